@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * ktls: FreeBSD's kernel TLS transmit offload, as a userspace engine for
+ * Linux.
+ *
+ * After a TLS handshake done by any TLS library, hand the transmit keys of
+ * a connected TCP socket to ktls with
+ *
+ *	ktls_setsockopt(fd, IPPROTO_TCP, TCP_TXTLS_ENABLE, &en, sizeof(en));
+ *
+ * and from then on everything written to it with the ktls_* calls below
+ * leaves as TLS records, framed and encrypted by ktls's worker threads, in
+ * order.  On a socket that ktls does not manage every ktls_* call behaves
+ * exactly as the libc call of the same name.
+ *
+ * The names and numbers of FreeBSD's <sys/ktls.h>, <netinet/tcp.h> and
+ * <crypto/cryptodev.h> are kept where Linux does not already use them; the
+ * socket option numbers are moved out of Linux's IPPROTO_TCP range (FreeBSD's
+ * 39..42 are TCP-AO options on Linux).
+ */
+#ifndef KTLS_H
+#define KTLS_H
+
+#include <aio.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Socket options, level IPPROTO_TCP.  The low byte is FreeBSD's number; the
+ * high bits ("kt") keep them clear of every Linux TCP option, which the
+ * kernel answers with ENOPROTOOPT.
+ */
+#define KTLS_SOCKOPT_BASE	0x6b740000
+#define TCP_TXTLS_ENABLE	(KTLS_SOCKOPT_BASE | 39)
+#define TCP_TXTLS_MODE		(KTLS_SOCKOPT_BASE | 40)
+#define TCP_RXTLS_ENABLE	(KTLS_SOCKOPT_BASE | 41)
+#define TCP_RXTLS_MODE		(KTLS_SOCKOPT_BASE | 42)
+
+/* Values of TCP_TXTLS_MODE. */
+#define TCP_TLS_MODE_NONE	0
+#define TCP_TLS_MODE_SW		1
+#define TCP_TLS_MODE_IFNET	2
+#define TCP_TLS_MODE_TOE	3
+
+/*
+ * Control message for sendmsg(2): cmsg_level IPPROTO_TCP (or Linux's
+ * SOL_TLS), cmsg_type TLS_SET_RECORD_TYPE, one byte of data: the TLS record
+ * type of every record made from that message.  Same value as Linux's.
+ */
+#ifndef TLS_SET_RECORD_TYPE
+#define TLS_SET_RECORD_TYPE	1
+#endif
+
+/* Algorithm identifiers, FreeBSD <crypto/cryptodev.h> numbering. */
+#define CRYPTO_SHA1_HMAC		7
+#define CRYPTO_AES_CBC			11
+#define CRYPTO_SHA2_256_HMAC		18
+#define CRYPTO_SHA2_384_HMAC		19
+#define CRYPTO_AES_NIST_GCM_16		25
+#define CRYPTO_CHACHA20_POLY1305	41
+
+/* Protocol versions, as on the wire (FreeBSD <sys/ktls.h>). */
+#define TLS_MAJOR_VER_ONE	3
+#define TLS_MINOR_VER_ZERO	1	/* 3, 1: TLS 1.0 */
+#define TLS_MINOR_VER_ONE	2	/* 3, 2: TLS 1.1 */
+#define TLS_MINOR_VER_TWO	3	/* 3, 3: TLS 1.2 */
+#define TLS_MINOR_VER_THREE	4	/* 3, 4: TLS 1.3 */
+
+/* Record content types (RFC 8446, section 5.1). */
+#define TLS_RLTYPE_CHANGE_CIPHER_SPEC	20
+#define TLS_RLTYPE_ALERT		21
+#define TLS_RLTYPE_HANDSHAKE		22
+#define TLS_RLTYPE_APP			23
+
+/* Largest record payload (RFC 8446, section 5.1: 2^14). */
+#define TLS_MAX_MSG_SIZE_V10_2	16384
+
+/*
+ * The argument of TCP_TXTLS_ENABLE, as FreeBSD's.
+ *
+ * cipher_key/cipher_key_len: the AES or ChaCha20 key (16 or 32 bytes).
+ * iv/iv_len:	AES-GCM TLS 1.2: the 4-byte implicit salt (the explicit
+ *		nonce of each record is its sequence number);
+ *		AES-GCM TLS 1.3, ChaCha20-Poly1305: the 12-byte static IV;
+ *		AES-CBC: 16 bytes, the IV of the first record in TLS 1.0 (each
+ *		later one chains from the previous ciphertext); TLS 1.1 and 1.2
+ *		send a fresh random explicit IV in every record.
+ * auth_*:	the HMAC algorithm and MAC key of a CBC suite; 0/NULL for AEAD.
+ * flags:	must be 0.
+ * tls_vmajor/tls_vminor: TLS_MAJOR_VER_ONE and TLS_MINOR_VER_*.
+ * rec_seq:	the sequence number of the first record, big-endian.
+ */
+struct tls_enable {
+	const uint8_t *cipher_key;
+	const uint8_t *iv;
+	const uint8_t *auth_key;
+	int	cipher_algorithm;
+	int	cipher_key_len;
+	int	iv_len;
+	int	auth_algorithm;
+	int	auth_key_len;
+	int	flags;
+	uint8_t	tls_vmajor;
+	uint8_t	tls_vminor;
+	uint8_t	rec_seq[8];
+};
+
+/*
+ * The socket calls.  Same signatures and, on a socket ktls does not manage,
+ * the same behaviour as the libc calls.  On an enabled socket they behave as
+ * FreeBSD's kernel does: the call returns the bytes accepted (framed and
+ * queued), not the bytes already on the wire.
+ */
+int	ktls_setsockopt(int fd, int level, int optname, const void *optval,
+	    socklen_t optlen);
+int	ktls_getsockopt(int fd, int level, int optname, void *optval,
+	    socklen_t *optlen);
+ssize_t	ktls_write(int fd, const void *buf, size_t len);
+ssize_t	ktls_writev(int fd, const struct iovec *iov, int iovcnt);
+ssize_t	ktls_send(int fd, const void *buf, size_t len, int flags);
+ssize_t	ktls_sendmsg(int fd, const struct msghdr *msg, int flags);
+/* Linux sendfile(2): offset NULL uses and advances in_fd's file offset. */
+ssize_t	ktls_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
+int	ktls_shutdown(int fd, int how);
+/* Closes fd at once; queued records are still sent, as after close(2). */
+int	ktls_close(int fd);
+
+/*
+ * POSIX asynchronous writes.  The result is reported in the aiocb as glibc
+ * does, so ktls_aio_error/ktls_aio_return and libc's aio_error/aio_return
+ * both read it.
+ */
+int	ktls_aio_write(struct aiocb *cb);
+int	ktls_aio_error(const struct aiocb *cb);
+ssize_t	ktls_aio_return(struct aiocb *cb);
+int	ktls_aio_suspend(const struct aiocb *const list[], int nent,
+	    const struct timespec *timeout);
+
+/*
+ * The kern.ipc.tls.* tree, sysctlbyname(3) style: kern.ipc.tls.enable and
+ * kern.ipc.tls.maxlen are int and writable; the counters are uint64_t.
+ * ktls_sysctl_get with oldp NULL stores the size in *oldlenp.
+ * Returns 0, or -1 with errno (ENOENT: no such name; ENOMEM: *oldlenp too
+ * small; EINVAL: bad new value; EPERM: read-only).
+ */
+int	ktls_sysctl_get(const char *name, void *oldp, size_t *oldlenp);
+int	ktls_sysctl_set(const char *name, const void *newp, size_t newlen);
+/* The idx-th name of the tree (0, 1, ...), NULL past the end. */
+const char *ktls_sysctl_name(unsigned int idx);
+/* Its one-line description, NULL for an unknown name. */
+const char *ktls_sysctl_descr(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KTLS_H */

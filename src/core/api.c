@@ -1,0 +1,561 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The public socket calls.  Each looks the fd up; an fd ktls does not
+ * manage goes straight to libc.  On an enabled socket the data is cut into
+ * records (at most kern.ipc.tls.maxlen bytes each), queued not ready and
+ * handed to the socket's worker; the call returns what it accepted, as
+ * FreeBSD's sosend() does.  This is the only layer that turns negative
+ * errno values into -1 and errno.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ktls.h"
+#include "ktls_int.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS		282
+#endif
+
+/* Where the payload of the next records comes from. */
+struct ktls_src {
+	const struct iovec	*iov;	/* user memory (copied now) */
+	int			iovcnt;
+	size_t			off;	/* into iov[0] */
+	struct ktls_fileref	*file;	/* or a file (read by the worker) */
+	off_t			file_off;
+};
+
+static void
+src_fill(struct ktls_src *src, struct ktls_record *r, uint8_t *dst,
+    size_t len)
+{
+	size_t n;
+
+	if (src->file != NULL) {
+		atomic_fetch_add(&src->file->refs, 1);
+		r->file = src->file;
+		r->file_off = src->file_off;
+		src->file_off += (off_t)len;
+		return;
+	}
+	while (len > 0) {
+		n = src->iov->iov_len - src->off;
+		if (n > len)
+			n = len;
+		memcpy(dst, (const uint8_t *)src->iov->iov_base + src->off, n);
+		dst += n;
+		len -= n;
+		src->off += n;
+		if (src->off == src->iov->iov_len) {
+			src->iov++;
+			src->iovcnt--;
+			src->off = 0;
+		}
+	}
+}
+
+/* The sticky error of a socket that cannot send, reported once. */
+static int
+sock_send_error(struct ktls_sock *so)
+{
+	int error;
+
+	if (so->error != 0) {
+		error = so->error;
+		so->error = 0;
+		return (-error);
+	}
+	if (so->seq_exhausted)
+		return (-EOVERFLOW);
+	if (atomic_load(&so->dead) || so->shut_wr)
+		return (-EPIPE);
+	return (0);
+}
+
+static int
+sock_deadline(struct ktls_sock *so, struct timespec *ts)
+{
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+
+	if (ktls_sys.getsockopt(so->kfd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+	    &len) != 0 || (tv.tv_sec == 0 && tv.tv_usec == 0))
+		return (0);
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += tv.tv_sec;
+	ts->tv_nsec += tv.tv_usec * 1000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_nsec -= 1000000000L;
+		ts->tv_sec++;
+	}
+	return (1);
+}
+
+/*
+ * Make records of up to `chunk' bytes from src, frame them and hand them to
+ * the worker.  Called with so->mtx held; drops it while copying.  Returns
+ * the bytes queued, 0 when the socket changed meanwhile (the caller looks
+ * again), or -ENOMEM.
+ */
+static ssize_t
+sock_queue(struct ktls_sock *so, struct ktls_src *src, size_t chunk,
+    uint8_t type, size_t maxlen)
+{
+	struct ktls_record *first = NULL, *last = NULL, *r, *next;
+	unsigned int n = 0;
+	size_t left, len, framed = 0;
+
+	pthread_mutex_unlock(&so->mtx);
+	for (left = chunk; left > 0; left -= len) {
+		len = left < maxlen ? left : maxlen;
+		if ((r = ktls_record_alloc(len)) == NULL)
+			break;
+		src_fill(src, r, r->buf + so->tx->suite->prefix_len, len);
+		r->len = (uint32_t)len;
+		if (last != NULL)
+			last->wnext = r;
+		else
+			first = r;
+		last = r;
+	}
+	pthread_mutex_lock(&so->mtx);
+	last = NULL;
+	if (so->error == 0 && !atomic_load(&so->dead) && !so->shut_wr) {
+		for (r = first; r != NULL; last = r, r = r->wnext) {
+			if (ktls_frame(so, r, type, r->len) != 0)
+				break;
+			framed += r->len;
+			n++;
+		}
+	}
+	/* What did not get a sequence number is not accepted. */
+	r = last != NULL ? last->wnext : first;
+	if (last != NULL)
+		last->wnext = NULL;
+	for (; r != NULL; r = next) {
+		next = r->wnext;
+		ktls_record_free(r);
+	}
+	/* Under so->mtx: records reach the worker in sequence order. */
+	if (n > 0)
+		ktls_enqueue(first, last, n);
+	if (framed == 0 && first == NULL)
+		return (-ENOMEM);
+	return ((ssize_t)framed);
+}
+
+static ssize_t
+ktls_sock_send(struct ktls_sock *so, struct ktls_src *src, size_t total,
+    uint8_t type, bool nonblock, int flags)
+{
+	struct timespec deadline;
+	size_t accepted = 0, maxlen, room, chunk;
+	ssize_t n;
+	int error = 0, have_deadline = -1;
+
+	maxlen = (size_t)atomic_load(&ktls_tunable_maxlen);
+	pthread_mutex_lock(&so->mtx);
+	while (accepted < total) {
+		if ((error = sock_send_error(so)) != 0) {
+			if (accepted > 0)	/* report it next time */
+				so->error = error == -EPIPE ? 0 : -error;
+			break;
+		}
+		if (so->queued >= KTLS_QUEUE_LIMIT) {
+			if (nonblock) {
+				if (accepted > 0)
+					break;
+				/* Invariant 4: EAGAIN only from a full kernel socket. */
+				if (ktls_tx_flush(so)) {
+					error = -EAGAIN;
+					break;
+				}
+				if (so->queued < KTLS_QUEUE_LIMIT ||
+				    atomic_load(&so->dead))
+					continue;
+				/* Records still being encrypted: a short wait. */
+				error = ktls_sock_wait(so, NULL);
+			} else {
+				if (have_deadline < 0)
+					have_deadline = sock_deadline(so,
+					    &deadline);
+				error = ktls_sock_wait(so, have_deadline ?
+				    &deadline : NULL);
+			}
+			if (error != 0)
+				break;
+			continue;
+		}
+		room = KTLS_QUEUE_LIMIT - so->queued;
+		chunk = total - accepted;
+		if (chunk > room)
+			chunk = room > maxlen ? room : maxlen;
+		if (chunk > total - accepted)
+			chunk = total - accepted;
+		if ((n = sock_queue(so, src, chunk, type, maxlen)) < 0) {
+			error = (int)n;
+			break;
+		}
+		accepted += (size_t)n;
+	}
+	ktls_sock_unlock(so);
+	if (accepted > 0)
+		return ((ssize_t)accepted);
+	if (error == -EPIPE && !(flags & MSG_NOSIGNAL))
+		pthread_kill(pthread_self(), SIGPIPE);
+	return (error);
+}
+
+static bool
+sock_nonblock(struct ktls_sock *so, int flags)
+{
+	if (flags & MSG_DONTWAIT)
+		return (true);
+	return ((ktls_sys.fcntl(so->fd, F_GETFL) & O_NONBLOCK) != 0);
+}
+
+static size_t
+iov_total(const struct iovec *iov, int iovcnt, int *error)
+{
+	size_t total = 0;
+
+	*error = 0;
+	if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt > 0 && iov == NULL)) {
+		*error = -EINVAL;
+		return (0);
+	}
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > SSIZE_MAX - total) {
+			*error = -EINVAL;
+			return (0);
+		}
+		total += iov[i].iov_len;
+	}
+	return (total);
+}
+
+static ssize_t
+ret(ssize_t r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return (-1);
+	}
+	return (r);
+}
+
+/*
+ * The record type a message asks for: TLS_SET_RECORD_TYPE at level
+ * IPPROTO_TCP (FreeBSD) or SOL_TLS (Linux), one byte.  Application data
+ * when there is none.
+ */
+static int
+msg_record_type(const struct msghdr *msg, uint8_t *type)
+{
+	struct cmsghdr *cm;
+
+	*type = TLS_RLTYPE_APP;
+	if (msg->msg_controllen == 0)
+		return (0);
+	if (msg->msg_control == NULL)
+		return (-EINVAL);
+	for (cm = CMSG_FIRSTHDR((struct msghdr *)msg); cm != NULL;
+	    cm = CMSG_NXTHDR((struct msghdr *)msg, cm)) {
+		if (cm->cmsg_level != IPPROTO_TCP && cm->cmsg_level != SOL_TLS)
+			continue;
+		if (cm->cmsg_type != TLS_SET_RECORD_TYPE ||
+		    cm->cmsg_len != CMSG_LEN(1))
+			return (-EINVAL);
+		*type = *CMSG_DATA(cm);
+	}
+	return (0);
+}
+
+ssize_t
+ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
+    bool nonblock)
+{
+	struct ktls_src src;
+	size_t total;
+	uint8_t type;
+	int error;
+
+	total = iov_total(msg->msg_iov, (int)msg->msg_iovlen, &error);
+	if (error == 0)
+		error = msg_record_type(msg, &type);
+	if (error != 0)
+		return (error);
+	if (total == 0)
+		return (0);
+	src = (struct ktls_src){ .iov = msg->msg_iov,
+	    .iovcnt = (int)msg->msg_iovlen };
+	return (ktls_sock_send(so, &src, total, type, nonblock, flags));
+}
+
+KTLS_EXPORT ssize_t
+ktls_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	struct ktls_sock *so = ktls_sock_lookup(fd);
+	ssize_t r;
+
+	if (so == NULL) {
+		ktls_init();
+		return (ktls_sys.sendmsg(fd, msg, flags));
+	}
+	r = msg == NULL ? -EFAULT :
+	    ktls_sock_sendmsg(so, msg, flags, sock_nonblock(so, flags));
+	ktls_sock_rele(so);
+	return (ret(r));
+}
+
+KTLS_EXPORT ssize_t
+ktls_writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct ktls_sock *so = ktls_sock_lookup(fd);
+	struct msghdr msg = { .msg_iov = (struct iovec *)iov,
+	    .msg_iovlen = (size_t)iovcnt };
+	ssize_t r;
+
+	if (so == NULL) {
+		ktls_init();
+		return (ktls_sys.writev(fd, iov, iovcnt));
+	}
+	r = iovcnt < 0 ? -EINVAL :
+	    ktls_sock_sendmsg(so, &msg, 0, sock_nonblock(so, 0));
+	ktls_sock_rele(so);
+	return (ret(r));
+}
+
+KTLS_EXPORT ssize_t
+ktls_send(int fd, const void *buf, size_t len, int flags)
+{
+	struct ktls_sock *so = ktls_sock_lookup(fd);
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+
+	if (so == NULL) {
+		ktls_init();
+		return (ktls_sys.send(fd, buf, len, flags));
+	}
+	r = ktls_sock_sendmsg(so, &msg, flags, sock_nonblock(so, flags));
+	ktls_sock_rele(so);
+	return (ret(r));
+}
+
+KTLS_EXPORT ssize_t
+ktls_write(int fd, const void *buf, size_t len)
+{
+	struct ktls_sock *so = ktls_sock_lookup(fd);
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+
+	if (so == NULL) {
+		ktls_init();
+		return (ktls_sys.write(fd, buf, len));
+	}
+	/* write(2) on a socket raises SIGPIPE like send() without flags. */
+	r = ktls_sock_sendmsg(so, &msg, 0, sock_nonblock(so, 0));
+	ktls_sock_rele(so);
+	return (ret(r));
+}
+
+/*
+ * sendfile(2), Linux semantics: offset NULL reads from and advances
+ * in_fd's file offset; otherwise *offset is used and updated and the file
+ * offset is left alone.  The file is read by the worker (from the page
+ * cache straight into the record), through a descriptor of our own, so
+ * in_fd may be closed as soon as this returns.
+ */
+static ssize_t
+sock_sendfile(struct ktls_sock *so, int in_fd, off_t *offset, size_t count)
+{
+	struct ktls_fileref *f;
+	struct ktls_src src;
+	struct stat st;
+	off_t off;
+	ssize_t r;
+
+	if (fstat(in_fd, &st) != 0)
+		return (-errno);
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return (-EINVAL);
+	off = offset != NULL ? *offset : lseek(in_fd, 0, SEEK_CUR);
+	if (off < 0)
+		return (offset != NULL ? -EINVAL : -errno);
+	if (off >= st.st_size || count == 0)
+		return (0);
+	if ((uint64_t)count > (uint64_t)(st.st_size - off))
+		count = (size_t)(st.st_size - off);
+	if (count > SSIZE_MAX)
+		count = SSIZE_MAX;
+	if ((f = malloc(sizeof(*f))) == NULL)
+		return (-ENOMEM);
+	if ((f->fd = ktls_sys.fcntl(in_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		free(f);
+		return (-errno);
+	}
+	atomic_init(&f->refs, 1);
+	src = (struct ktls_src){ .file = f, .file_off = off };
+	r = ktls_sock_send(so, &src, count, TLS_RLTYPE_APP,
+	    sock_nonblock(so, 0), 0);
+	ktls_fileref_rele(f);
+	if (r > 0) {
+		if (offset != NULL)
+			*offset = off + r;
+		else
+			lseek(in_fd, off + r, SEEK_SET);
+	}
+	return (r);
+}
+
+KTLS_EXPORT ssize_t
+ktls_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	struct ktls_sock *so = ktls_sock_lookup(out_fd);
+	ssize_t r;
+
+	if (so == NULL) {
+		ktls_init();
+		return (ktls_sys.sendfile(out_fd, in_fd, offset, count));
+	}
+	r = sock_sendfile(so, in_fd, offset, count);
+	ktls_sock_rele(so);
+	return (ret(r));
+}
+
+KTLS_EXPORT int
+ktls_shutdown(int fd, int how)
+{
+	struct ktls_sock *so = ktls_sock_lookup(fd);
+	int r = 0;
+
+	if (so == NULL) {
+		ktls_init();
+		return (ktls_sys.shutdown(fd, how));
+	}
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
+		ktls_sock_rele(so);
+		return ((int)ret(-EINVAL));
+	}
+	pthread_mutex_lock(&so->mtx);
+	if (how != SHUT_WR && ktls_sys.shutdown(so->kfd, SHUT_RD) != 0)
+		r = -errno;
+	if (r == 0 && how != SHUT_RD) {
+		/* The FIN follows the queued records (see tx_finish()). */
+		so->shut_wr = true;
+		ktls_tx_flush(so);
+	}
+	ktls_sock_unlock(so);
+	ktls_sock_rele(so);
+	return ((int)ret(r));
+}
+
+/*
+ * close(2): the number is free at once; queued records still go out and
+ * the connection is closed after them, as the kernel does, unless
+ * SO_LINGER says otherwise: a zero linger time resets the connection and
+ * drops the queue; a positive one makes close wait (at most that long)
+ * for the queue to reach the kernel.
+ */
+KTLS_EXPORT int
+ktls_close(int fd)
+{
+	struct ktls_sock *so = ktls_sock_unlink(fd);
+	struct linger l = { 0 };
+	socklen_t len = sizeof(l);
+	struct timespec deadline;
+
+	ktls_init();
+	if (so == NULL)
+		return (ktls_sys.close(fd));
+	ktls_sys.getsockopt(so->kfd, SOL_SOCKET, SO_LINGER, &l, &len);
+	ktls_sys.close(fd);
+	pthread_mutex_lock(&so->mtx);
+	so->closed = true;
+	if (l.l_onoff && l.l_linger == 0) {
+		ktls_sock_fail(so, ECONNABORTED, true);
+	} else if (l.l_onoff) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += l.l_linger;
+		while (so->head != NULL && !atomic_load(&so->dead) &&
+		    ktls_sock_wait(so, &deadline) == 0)
+			;
+	}
+	ktls_sock_unlock(so);
+	ktls_sock_rele(so);	/* the table's: the last record frees it */
+	return (0);
+}
+
+KTLS_EXPORT int
+ktls_setsockopt(int fd, int level, int optname, const void *optval,
+    socklen_t optlen)
+{
+	struct ktls_sock *so;
+	int mode, r;
+
+	ktls_init();
+	if (level != IPPROTO_TCP || (optname & ~0xff) != KTLS_SOCKOPT_BASE)
+		return (ktls_sys.setsockopt(fd, level, optname, optval, optlen));
+	switch (optname) {
+	case TCP_TXTLS_ENABLE:
+		return ((int)ret(ktls_sock_enable(fd, optval, optlen)));
+	case TCP_TXTLS_MODE:
+		if (optval == NULL || optlen != sizeof(int))
+			return ((int)ret(-EINVAL));
+		memcpy(&mode, optval, sizeof(mode));
+		if ((so = ktls_sock_lookup(fd)) == NULL)
+			return ((int)ret(-EINVAL));
+		ktls_sock_rele(so);
+		switch (mode) {
+		case TCP_TLS_MODE_SW:
+			r = 0;
+			break;
+		case TCP_TLS_MODE_IFNET:
+		case TCP_TLS_MODE_TOE:
+			/* No layer below can take the session on this host. */
+			r = -EOPNOTSUPP;
+			break;
+		default:
+			r = -EINVAL;
+			break;
+		}
+		return ((int)ret(r));
+	default:
+		/* Receive offload (TCP_RXTLS_*) is not there, as in D21277. */
+		return ((int)ret(-ENOPROTOOPT));
+	}
+}
+
+KTLS_EXPORT int
+ktls_getsockopt(int fd, int level, int optname, void *optval,
+    socklen_t *optlen)
+{
+	struct ktls_sock *so;
+	int mode, type;
+	socklen_t len = sizeof(type);
+
+	ktls_init();
+	if (level != IPPROTO_TCP || optname != TCP_TXTLS_MODE)
+		return (ktls_sys.getsockopt(fd, level, optname, optval, optlen));
+	if (ktls_sys.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+		return (-1);
+	if (optval == NULL || optlen == NULL || *optlen < sizeof(int))
+		return ((int)ret(-EINVAL));
+	so = ktls_sock_lookup(fd);
+	mode = so != NULL ? TCP_TLS_MODE_SW : TCP_TLS_MODE_NONE;
+	if (so != NULL)
+		ktls_sock_rele(so);
+	memcpy(optval, &mode, sizeof(mode));
+	*optlen = sizeof(mode);
+	return (0);
+}

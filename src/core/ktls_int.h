@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Private to libktls: what the layers of src/ share.
+ *
+ * Conventions: functions inside the library return 0 or a negative errno;
+ * only the public ktls_* calls, which imitate system calls, turn that into
+ * -1 and errno.
+ */
+#ifndef KTLS_INT_H
+#define KTLS_INT_H
+
+#include <aio.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "suite.h"
+#include "../crypto/backend.h"
+
+#define KTLS_EXPORT	__attribute__((visibility("default")))
+
+/* Invariant checks, live in test builds (-DKTLS_INVARIANTS). */
+#ifdef KTLS_INVARIANTS
+#define KASSERT(cond, msg) do {						\
+	if (!(cond)) {							\
+		ktls_panic_printf msg;					\
+		abort();						\
+	}								\
+} while (0)
+#define ktls_panic_printf(...) fprintf(stderr, "ktls: panic: " __VA_ARGS__)
+#else
+#define KASSERT(cond, msg) do { } while (0)
+#endif
+
+/*
+ * The system calls the engine makes, behind a seam: resolved once with
+ * dlsym(RTLD_NEXT) so that an LD_PRELOAD interposer that defines write(),
+ * close(), ... never sees the engine's own calls, and so that tests can
+ * inject faults.
+ */
+struct ktls_sysops {
+	ssize_t	(*write)(int, const void *, size_t);
+	ssize_t	(*writev)(int, const struct iovec *, int);
+	ssize_t	(*send)(int, const void *, size_t, int);
+	ssize_t	(*sendto)(int, const void *, size_t, int,
+		    const struct sockaddr *, socklen_t);
+	ssize_t	(*sendmsg)(int, const struct msghdr *, int);
+	ssize_t	(*sendfile)(int, int, off_t *, size_t);
+	ssize_t	(*pread)(int, void *, size_t, off_t);
+	int	(*close)(int);
+	int	(*shutdown)(int, int);
+	int	(*setsockopt)(int, int, int, const void *, socklen_t);
+	int	(*getsockopt)(int, int, int, void *, socklen_t *);
+	int	(*fcntl)(int, int, ...);
+	int	(*aio_write)(struct aiocb *);
+	int	(*aio_error)(const struct aiocb *);
+	ssize_t	(*aio_return)(struct aiocb *);
+	int	(*aio_suspend)(const struct aiocb *const[], int,
+		    const struct timespec *);
+};
+extern struct ktls_sysops ktls_sys;
+
+/* Library-wide set-up, idempotent; starts no thread. */
+void	ktls_init(void);
+
+/* Counters and sysctl tree (counters.c).  One table declares them all. */
+enum ktls_counter {
+	KC_THREADS,
+	KC_ACTIVE,
+	KC_ENABLE_CALLS,
+	KC_OFFLOAD_TOTAL,
+	KC_SW_TX_INQUEUE,
+	KC_SW_TX_PENDING,
+	KC_FAILED_CRYPTO,
+	KC_TX_RECORDS,
+	KC_TX_BYTES,
+	KC_SW_GCM,
+	KC_SW_CBC,
+	KC_SW_CHACHA20,
+	KC__COUNT
+};
+void	ktls_counter_add(enum ktls_counter c, int64_t v);
+uint64_t ktls_counter_read(enum ktls_counter c);
+extern _Atomic int ktls_tunable_enable;	/* kern.ipc.tls.enable */
+extern _Atomic int ktls_tunable_maxlen;	/* kern.ipc.tls.maxlen */
+
+/* Key memory (keymem.c): locked, not in core dumps, wiped on free. */
+void	*ktls_keymem_alloc(size_t len);
+void	ktls_keymem_free(void *p, size_t len);
+
+/*
+ * A TLS transmit session: the suite, the keys and the backend that
+ * encrypts with them.  Owned by exactly one socket.
+ */
+struct ktls_session {
+	const struct ktls_suite	*suite;
+	const struct ktls_backend *be;
+	struct ktls_cctx	*cctx;
+	uint8_t			*keys;		/* key memory: cipher, iv, auth */
+	size_t			keys_len;
+	struct ktls_crypto_params params;	/* points into keys */
+};
+int	ktls_session_create(const void *optval, socklen_t optlen,
+	    struct ktls_session **sp);
+void	ktls_session_destroy(struct ktls_session *s);
+
+/*
+ * A record in a socket's queue: FreeBSD's ext_pgs mbuf.  buf holds the
+ * whole record as it will go on the wire: header, explicit IV, payload,
+ * trailer.  A record is not ready until its worker has encrypted it; the
+ * queue is sent in order up to the first record that is not ready.
+ */
+struct ktls_fileref;
+struct ktls_sock;
+
+struct ktls_record {
+	struct ktls_record	*next;		/* socket queue */
+	struct ktls_record	*wnext;		/* worker queue */
+	struct ktls_sock	*so;		/* holds a reference */
+	uint64_t		seq;
+	uint8_t			type;
+	_Atomic bool		ready;
+	uint32_t		len;		/* payload bytes */
+	uint32_t		wire_len;	/* whole record */
+	uint32_t		sent;		/* wire bytes already sent */
+	struct ktls_fileref	*file;		/* sendfile: payload to read */
+	off_t			file_off;
+	uint8_t			buf[];
+};
+
+struct ktls_fileref {
+	_Atomic int	refs;
+	int		fd;	/* our own dup of the sendfile in_fd */
+};
+
+/*
+ * The per-socket state of an enabled socket.
+ *
+ * Lock order: ktls fd table lock, then so->mtx, then a worker's lock.
+ * so->mtx protects the queue, the counters of queued bytes, flags and error;
+ * the session's crypto state is used only by the socket's worker.
+ */
+struct ktls_sock {
+	pthread_mutex_t		mtx;
+	_Atomic int		refs;
+	int			fd;		/* the application's fd number */
+	int			kfd;		/* our dup: the engine sends here */
+	struct ktls_session	*tx;
+	unsigned int		worker;		/* pinned worker */
+	uint64_t		next_seq;	/* framing: next sequence number */
+	bool			seq_exhausted;	/* next_seq wrapped: no more */
+
+	struct ktls_record	*head, *tail;	/* socket queue, in order */
+	size_t			queued;		/* wire bytes in the queue */
+	int			error;		/* sticky, reported once */
+	_Atomic bool		dead;		/* nothing more can be sent */
+	bool			closed;		/* application closed its fd */
+	bool			shut_wr;	/* shutdown(SHUT_WR) pending */
+	bool			kfull;		/* last send hit EAGAIN */
+	bool			armed;		/* poller watches kfd (holds a ref) */
+	bool			in_epoll;	/* kfd added to the poller */
+
+	/* Blocked callers sleep on this futex word; bumped on progress. */
+	_Atomic uint32_t	progress;
+	int			waiters;
+	int			pending_rele;	/* refs to drop after unlock */
+};
+
+#define KTLS_QUEUE_LIMIT	(512 * 1024)	/* wire bytes queued per socket */
+
+struct ktls_sock *ktls_sock_hold(struct ktls_sock *so);
+void	ktls_sock_rele(struct ktls_sock *so);
+struct ktls_sock *ktls_sock_lookup(int fd);	/* returns a reference */
+struct ktls_sock *ktls_sock_unlink(int fd);	/* the table's reference */
+int	ktls_sock_enable(int fd, const void *optval, socklen_t optlen);
+struct timespec;
+int	ktls_sock_wait(struct ktls_sock *so, const struct timespec *deadline);
+/* Frame and queue a message's data (api.c); a negative errno on failure. */
+ssize_t	ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg,
+	    int flags, bool nonblock);
+void	ktls_sock_wakeup(struct ktls_sock *so);	/* so->mtx held */
+/* Unlock so->mtx, then drop the references freed records left behind. */
+void	ktls_sock_unlock(struct ktls_sock *so);
+void	ktls_sock_fail(struct ktls_sock *so, int error, bool reset);
+
+/* Records (record.c). */
+struct ktls_record *ktls_record_alloc(size_t payload);
+void	ktls_record_free(struct ktls_record *r);
+void	ktls_fileref_rele(struct ktls_fileref *f);
+
+/* Framing (frame.c): so->mtx held. */
+int	ktls_frame(struct ktls_sock *so, struct ktls_record *r, uint8_t type,
+	    size_t len);
+
+/* Workers (worker.c). */
+int	ktls_workers_start(void);
+unsigned int ktls_worker_pick(void);
+void	ktls_enqueue(struct ktls_record *first, struct ktls_record *last,
+	    unsigned int n);
+
+/*
+ * Transport (src/transport/tx.c), so->mtx held.  ktls_tx_flush sends the
+ * ready prefix of the queue; it returns true when the kernel socket said
+ * EAGAIN during this very call (the poller then finishes the job).
+ */
+bool	ktls_tx_flush(struct ktls_sock *so);
+void	ktls_tx_purge(struct ktls_sock *so);
+int	ktls_poller_arm(struct ktls_sock *so);
+void	ktls_poller_forget(struct ktls_sock *so);
+void	ktls_tx_reset(int kfd);
+
+#endif /* KTLS_INT_H */

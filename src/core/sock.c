@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Enabled sockets: the fd table, enabling, references, waiting, failure.
+ *
+ * The fd table maps an application fd number to its ktls_sock.  A call on
+ * an fd the table does not hold costs one relaxed load before it goes to
+ * libc (invariant 6).  Lookups that find a socket take a reference under
+ * the table's read lock; close takes the write lock to remove it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ktls.h"
+#include "ktls_int.h"
+
+static _Atomic(struct ktls_sock *) *fdtab;
+static int fdtab_size;
+static pthread_rwlock_t fdtab_lock = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_once_t fdtab_once = PTHREAD_ONCE_INIT;
+
+static void
+fdtab_init(void)
+{
+	struct rlimit rl;
+	rlim_t n = 65536;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max > n)
+		n = rl.rlim_max;
+	if (n > (1 << 22))
+		n = 1 << 22;
+	/* Zero pages: only the parts in use ever take memory. */
+	fdtab = calloc((size_t)n, sizeof(*fdtab));
+	fdtab_size = fdtab != NULL ? (int)n : 0;
+}
+
+struct ktls_sock *
+ktls_sock_lookup(int fd)
+{
+	struct ktls_sock *so;
+
+	if (fdtab == NULL || fd < 0 || fd >= fdtab_size ||
+	    atomic_load_explicit(&fdtab[fd], memory_order_relaxed) == NULL)
+		return (NULL);
+	pthread_rwlock_rdlock(&fdtab_lock);
+	so = atomic_load_explicit(&fdtab[fd], memory_order_relaxed);
+	if (so != NULL)
+		ktls_sock_hold(so);
+	pthread_rwlock_unlock(&fdtab_lock);
+	return (so);
+}
+
+/* Take fd out of the table; returns the table's reference, or NULL. */
+struct ktls_sock *
+ktls_sock_unlink(int fd)
+{
+	struct ktls_sock *so;
+
+	if (fdtab == NULL || fd < 0 || fd >= fdtab_size ||
+	    atomic_load_explicit(&fdtab[fd], memory_order_relaxed) == NULL)
+		return (NULL);
+	pthread_rwlock_wrlock(&fdtab_lock);
+	so = atomic_exchange_explicit(&fdtab[fd], NULL, memory_order_relaxed);
+	pthread_rwlock_unlock(&fdtab_lock);
+	return (so);
+}
+
+struct ktls_sock *
+ktls_sock_hold(struct ktls_sock *so)
+{
+	atomic_fetch_add_explicit(&so->refs, 1, memory_order_relaxed);
+	return (so);
+}
+
+/* The kern.ipc.tls.sw.* gauge of a session's suite. */
+static enum ktls_counter
+sw_counter(const struct ktls_suite *s)
+{
+	return (s->cls == KTLS_CLASS_GCM ? KC_SW_GCM :
+	    s->cls == KTLS_CLASS_CBC ? KC_SW_CBC : KC_SW_CHACHA20);
+}
+
+static void
+sock_destroy(struct ktls_sock *so)
+{
+	enum ktls_counter gauge = sw_counter(so->tx->suite);
+
+	KASSERT(so->head == NULL, ("%s: queue not empty", __func__));
+	KASSERT(!so->armed, ("%s: still armed", __func__));
+	ktls_poller_forget(so);
+	ktls_sys.close(so->kfd);
+	ktls_session_destroy(so->tx);
+	pthread_mutex_destroy(&so->mtx);
+	free(so);
+	ktls_counter_add(KC_ACTIVE, -1);
+	ktls_counter_add(gauge, -1);
+}
+
+void
+ktls_sock_rele(struct ktls_sock *so)
+{
+	if (atomic_fetch_sub_explicit(&so->refs, 1, memory_order_acq_rel) == 1)
+		sock_destroy(so);
+}
+
+void
+ktls_sock_unlock(struct ktls_sock *so)
+{
+	int n = so->pending_rele;
+
+	so->pending_rele = 0;
+	pthread_mutex_unlock(&so->mtx);
+	/* Records freed under the lock held references: drop them now. */
+	while (n-- > 0)
+		ktls_sock_rele(so);
+}
+
+void
+ktls_sock_wakeup(struct ktls_sock *so)
+{
+	atomic_fetch_add_explicit(&so->progress, 1, memory_order_release);
+	if (so->waiters > 0)
+		syscall(SYS_futex, &so->progress, FUTEX_WAKE_PRIVATE, INT_MAX,
+		    NULL, NULL, 0);
+}
+
+/*
+ * Sleep until the socket makes progress.  so->mtx held on entry and on
+ * return.  Like a blocking socket call: without a deadline the futex wait
+ * is restarted after a signal handler installed with SA_RESTART and fails
+ * with EINTR otherwise; with a deadline (SO_SNDTIMEO) a handler always
+ * means EINTR.  Returns 0, -EINTR, or -EAGAIN when the deadline passed.
+ */
+int
+ktls_sock_wait(struct ktls_sock *so, const struct timespec *deadline)
+{
+	struct timespec now, rel, *relp = NULL;
+	uint32_t seen = atomic_load_explicit(&so->progress,
+	    memory_order_acquire);
+	long r;
+	int error = 0;
+
+	if (deadline != NULL) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		rel.tv_sec = deadline->tv_sec - now.tv_sec;
+		rel.tv_nsec = deadline->tv_nsec - now.tv_nsec;
+		if (rel.tv_nsec < 0) {
+			rel.tv_nsec += 1000000000L;
+			rel.tv_sec--;
+		}
+		if (rel.tv_sec < 0)
+			return (-EAGAIN);
+		relp = &rel;
+	}
+	so->waiters++;
+	pthread_mutex_unlock(&so->mtx);
+	r = syscall(SYS_futex, &so->progress, FUTEX_WAIT_PRIVATE, seen, relp,
+	    NULL, 0);
+	if (r != 0 && errno == EINTR)
+		error = -EINTR;
+	else if (r != 0 && errno == ETIMEDOUT)
+		error = -EAGAIN;
+	pthread_mutex_lock(&so->mtx);
+	so->waiters--;
+	return (error);
+}
+
+/*
+ * The socket can send nothing more: remember why, drop what was ready,
+ * and reset the connection when a record could not be made (invariants 1
+ * and 3: the peer sees a reset, never a clear or broken record, and the
+ * application sees the error on its next call).
+ */
+void
+ktls_sock_fail(struct ktls_sock *so, int error, bool reset)
+{
+	if (so->error == 0 && !atomic_load(&so->dead))
+		so->error = error;
+	atomic_store(&so->dead, true);
+	if (reset)
+		ktls_tx_reset(so->kfd);
+	ktls_tx_purge(so);
+	ktls_sock_wakeup(so);
+}
+
+/* Is fd a connected TCP socket?  0, or the errno enabling fails with. */
+static int
+sock_check_tcp(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int type, proto;
+
+	len = sizeof(type);
+	if (ktls_sys.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+		return (-errno);
+	len = sizeof(proto);
+	if (ktls_sys.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) != 0)
+		return (-errno);
+	if (type != SOCK_STREAM || proto != IPPROTO_TCP)
+		return (-EINVAL);
+	len = sizeof(ss);
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+		return (-ENOTCONN);
+	return (0);
+}
+
+/* TCP_TXTLS_ENABLE (FreeBSD's ktls_enable_tx()). */
+int
+ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
+{
+	struct ktls_session *sess;
+	struct ktls_sock *so, *old;
+	uint64_t seq = 0;
+	int error, kfd;
+
+	ktls_init();
+	ktls_counter_add(KC_ENABLE_CALLS, 1);
+	if (!atomic_load(&ktls_tunable_enable))
+		return (-EOPNOTSUPP);
+	if ((error = sock_check_tcp(fd)) != 0)
+		return (error);
+	pthread_once(&fdtab_once, fdtab_init);
+	if (fd >= fdtab_size)
+		return (-EMFILE);
+	if (atomic_load(&fdtab[fd]) != NULL)
+		return (-EALREADY);
+	if ((error = ktls_session_create(optval, optlen, &sess)) != 0)
+		return (error);
+	if ((error = ktls_workers_start()) != 0)
+		goto err_session;
+	/*
+	 * The engine sends on its own descriptor of the socket, so that
+	 * close(fd) frees the number at once while queued records still go
+	 * out, and a new socket that reuses the number never sees them.
+	 */
+	if ((kfd = ktls_sys.fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		error = -errno;
+		goto err_session;
+	}
+	if ((so = calloc(1, sizeof(*so))) == NULL) {
+		error = -ENOMEM;
+		goto err_kfd;
+	}
+	pthread_mutex_init(&so->mtx, NULL);
+	atomic_init(&so->refs, 1);		/* the table's */
+	so->fd = fd;
+	so->kfd = kfd;
+	so->tx = sess;
+	so->worker = ktls_worker_pick();
+	for (int i = 0; i < 8; i++)
+		seq = seq << 8 | ((const struct tls_enable *)optval)->rec_seq[i];
+	so->next_seq = seq;
+
+	pthread_rwlock_wrlock(&fdtab_lock);
+	old = atomic_load(&fdtab[fd]);
+	if (old == NULL)
+		atomic_store(&fdtab[fd], so);
+	pthread_rwlock_unlock(&fdtab_lock);
+	if (old != NULL) {
+		error = -EALREADY;
+		goto err_so;
+	}
+	ktls_counter_add(KC_OFFLOAD_TOTAL, 1);
+	ktls_counter_add(KC_ACTIVE, 1);
+	ktls_counter_add(sw_counter(sess->suite), 1);
+	return (0);
+
+err_so:
+	pthread_mutex_destroy(&so->mtx);
+	free(so);
+err_kfd:
+	ktls_sys.close(kfd);
+err_session:
+	ktls_session_destroy(sess);
+	return (error);
+}

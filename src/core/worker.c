@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Workers: the "KTLS" kernel process of FreeBSD.  One thread per CPU, each
+ * with its own cache-line aligned queue of records.  A session is pinned to
+ * one worker, so its records are encrypted one at a time in sequence order
+ * (which TLS 1.0's chained IV needs, and which keeps the ready records of a
+ * socket a prefix of its queue).  The worker takes its whole list under the
+ * lock and works on it unlocked; enqueuers signal it only when it sleeps.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ktls.h"
+#include "ktls_int.h"
+
+struct ktls_wq {
+	pthread_mutex_t		mtx;
+	pthread_cond_t		cv;
+	struct ktls_record	*head, *tail;
+	bool			running;
+	pthread_t		tid;
+} __attribute__((aligned(64)));
+
+static struct ktls_wq *wqs;
+static unsigned int nwq;
+static _Atomic unsigned int wq_next;
+static pthread_mutex_t wq_start_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t
+pages_of(const struct ktls_record *r)
+{
+	return ((r->len + 4095) / 4096);
+}
+
+void
+ktls_enqueue(struct ktls_record *first, struct ktls_record *last,
+    unsigned int n)
+{
+	struct ktls_wq *wq = &wqs[first->so->worker];
+	size_t pages = 0;
+
+	for (struct ktls_record *r = first; r != NULL; r = r->wnext)
+		pages += pages_of(r);
+	ktls_counter_add(KC_SW_TX_INQUEUE, n);
+	ktls_counter_add(KC_SW_TX_PENDING, (int64_t)pages);
+
+	pthread_mutex_lock(&wq->mtx);
+	if (wq->tail != NULL)
+		wq->tail->wnext = first;
+	else
+		wq->head = first;
+	wq->tail = last;
+	if (!wq->running)
+		pthread_cond_signal(&wq->cv);
+	pthread_mutex_unlock(&wq->mtx);
+}
+
+/* sendfile: read the record's payload from the file (page cache). */
+static int
+fill_from_file(struct ktls_record *r, uint8_t *dst)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < r->len) {
+		n = ktls_sys.pread(r->file->fd, dst + done, r->len - done,
+		    r->file_off + (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return (-errno);
+		if (n == 0)	/* the file shrank since sendfile(): no garbage */
+			return (-EIO);
+		done += (size_t)n;
+	}
+	ktls_fileref_rele(r->file);
+	r->file = NULL;
+	return (0);
+}
+
+/* Encrypt one record; 0 or a negative errno (the socket must be reset). */
+static int
+ktls_encrypt(struct ktls_record *r)
+{
+	struct ktls_session *s = r->so->tx;
+	uint8_t *payload = r->buf + s->suite->prefix_len;
+	struct ktls_crypt_op op = {
+		.seq = r->seq,
+		.type = r->type,
+		.rec = r->buf,
+		.src = payload,
+		.len = r->len,
+	};
+	int error;
+
+	if (r->file != NULL && (error = fill_from_file(r, payload)) != 0)
+		return (error);
+	if ((error = s->be->encrypt(s->cctx, &op)) != 0) {
+		ktls_counter_add(KC_FAILED_CRYPTO, 1);
+		return (error);
+	}
+	ktls_counter_add(KC_TX_RECORDS, 1);
+	ktls_counter_add(KC_TX_BYTES, r->len);
+	return (0);
+}
+
+static void
+worker_run(struct ktls_record *list)
+{
+	struct ktls_record *r, *next;
+	struct ktls_sock *so;
+	int error;
+
+	for (r = list; r != NULL; r = next) {
+		next = r->wnext;
+		r->wnext = NULL;
+		so = r->so;
+		/* Invariant 1: a socket that failed sends nothing more. */
+		error = atomic_load_explicit(&so->dead, memory_order_relaxed) ?
+		    0 : ktls_encrypt(r);
+		ktls_counter_add(KC_SW_TX_INQUEUE, -1);
+		ktls_counter_add(KC_SW_TX_PENDING, -(int64_t)pages_of(r));
+
+		pthread_mutex_lock(&so->mtx);
+		if (error != 0)
+			ktls_sock_fail(so, -error, true);
+		atomic_store_explicit(&r->ready, true, memory_order_release);
+		/* Send once per run of the same socket's records. */
+		if (next == NULL || next->so != so) {
+			ktls_tx_flush(so);
+			ktls_sock_wakeup(so);
+		}
+		ktls_sock_unlock(so);
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct ktls_wq *wq = arg;
+	struct ktls_record *list;
+
+	for (;;) {
+		pthread_mutex_lock(&wq->mtx);
+		while (wq->head == NULL) {
+			wq->running = false;
+			pthread_cond_wait(&wq->cv, &wq->mtx);
+		}
+		wq->running = true;
+		list = wq->head;
+		wq->head = wq->tail = NULL;
+		pthread_mutex_unlock(&wq->mtx);
+		worker_run(list);
+	}
+	return (NULL);
+}
+
+int
+ktls_workers_start(void)
+{
+	struct ktls_wq *q;
+	long ncpu;
+	int error = 0;
+
+	pthread_mutex_lock(&wq_start_mtx);
+	if (wqs != NULL)
+		goto out;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu < 1)
+		ncpu = 1;
+	q = aligned_alloc(64, sizeof(*q) * (size_t)ncpu);
+	if (q == NULL) {
+		error = -ENOMEM;
+		goto out;
+	}
+	memset(q, 0, sizeof(*q) * (size_t)ncpu);
+	for (long i = 0; i < ncpu; i++) {
+		pthread_mutex_init(&q[i].mtx, NULL);
+		pthread_cond_init(&q[i].cv, NULL);
+		q[i].running = true;
+		if (pthread_create(&q[i].tid, NULL, worker_main, &q[i]) != 0) {
+			error = i == 0 ? -EAGAIN : 0;
+			ncpu = i;
+			break;
+		}
+		pthread_setname_np(q[i].tid, "ktls-worker");
+	}
+	if (error == 0) {
+		nwq = (unsigned int)ncpu;
+		wqs = q;
+		ktls_counter_add(KC_THREADS, ncpu);
+	}
+out:
+	pthread_mutex_unlock(&wq_start_mtx);
+	return (error);
+}
+
+unsigned int
+ktls_worker_pick(void)
+{
+	return (atomic_fetch_add(&wq_next, 1) % nwq);
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The contract for crypto backend authors.
+ *
+ * A backend is a const descriptor plus a per-session context.  Backends are
+ * pure: bytes in, bytes out; they never touch a socket or a file.  The core
+ * asks every registered backend, highest priority first, whether it takes a
+ * session (try); the first that accepts encrypts every record of it.  All
+ * records of one session are encrypted by one worker thread, one at a time,
+ * in sequence order, so a context needs no lock.
+ */
+#ifndef KTLS_BACKEND_H
+#define KTLS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "suite.h"
+
+/* What a backend sees of a session: its suite and its keys. */
+struct ktls_crypto_params {
+	const struct ktls_suite *suite;
+	const uint8_t	*cipher_key;	/* suite->key_len bytes */
+	const uint8_t	*iv;		/* suite->iv_len bytes */
+	const uint8_t	*auth_key;	/* suite->mac_len bytes, CBC only */
+};
+
+/*
+ * One record to encrypt.  The core has written the 5-byte header at rec
+ * (its length field already final) and reserved suite->explicit_iv_len
+ * bytes after it.  The backend fills the explicit IV or nonce, writes the
+ * ciphertext of src[0..len) at rec + suite->prefix_len (src may be that
+ * very place: in-place encryption), then the trailer (TLS 1.3 inner type,
+ * tag, or MAC and padding), ktls_suite_trailer_len(suite, len) bytes.
+ */
+struct ktls_crypt_op {
+	uint64_t	seq;
+	uint8_t		type;	/* the record's real content type */
+	uint8_t		*rec;
+	const uint8_t	*src;
+	size_t		len;
+};
+
+struct ktls_cctx;	/* a backend's own per-session context */
+
+struct ktls_backend {
+	const char	*name;
+	int		prio;	/* higher is tried first */
+	/* Accept the session (0, *ctxp set) or decline it (-EOPNOTSUPP). */
+	int	(*try)(const struct ktls_crypto_params *p,
+		    struct ktls_cctx **ctxp);
+	/* 0, or a negative errno: the record must not be sent. */
+	int	(*encrypt)(struct ktls_cctx *ctx, const struct ktls_crypt_op *op);
+	/* Wipe and free the context. */
+	void	(*free)(struct ktls_cctx *ctx);
+};
+
+/* Registry: backends in priority order. */
+int	ktls_backend_register(const struct ktls_backend *be);
+int	ktls_backend_select(const struct ktls_crypto_params *p,
+	    const struct ktls_backend **bep, struct ktls_cctx **ctxp,
+	    const char *only);
+const struct ktls_backend *ktls_backend_get(unsigned int idx);
+
+/*
+ * Record-format helpers shared by backends (RFC 5246 section 6.2.3.3,
+ * RFC 7905 section 2, RFC 8446 section 5.3).
+ */
+/* The 12-byte AEAD nonce of record seq. */
+void	ktls_aead_nonce(const struct ktls_suite *s, const uint8_t *iv,
+	    uint64_t seq, uint8_t nonce[12]);
+/* The AEAD additional data of a record; returns its length (13 or 5). */
+size_t	ktls_aead_aad(const struct ktls_suite *s, const struct ktls_crypt_op *op,
+	    uint8_t aad[13]);
+/* The MAC-then-encrypt pseudo-header seq || type || version || length. */
+void	ktls_cbc_mac_header(const struct ktls_suite *s,
+	    const struct ktls_crypt_op *op, uint8_t hdr[13]);
+
+#endif /* KTLS_BACKEND_H */

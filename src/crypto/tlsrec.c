@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* Nonces, additional data and MAC headers of TLS records, for backends. */
+#include <string.h>
+
+#include "backend.h"
+
+static void
+be64enc(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+void
+ktls_aead_nonce(const struct ktls_suite *s, const uint8_t *iv, uint64_t seq,
+    uint8_t nonce[12])
+{
+	if (s->kind == KTLS_AEAD_EXPLICIT) {
+		/* RFC 5288 section 3: salt || explicit nonce (= seq). */
+		memcpy(nonce, iv, 4);
+		be64enc(nonce + 4, seq);
+		return;
+	}
+	/* RFC 8446 section 5.3, RFC 7905 section 2: iv ^ padded seq. */
+	memcpy(nonce, iv, 12);
+	for (int i = 11; i >= 4; i--, seq >>= 8)
+		nonce[i] ^= (uint8_t)seq;
+}
+
+void
+ktls_cbc_mac_header(const struct ktls_suite *s, const struct ktls_crypt_op *op,
+    uint8_t hdr[13])
+{
+	/* RFC 5246 section 6.2.3.1: seq || type || version || length. */
+	be64enc(hdr, op->seq);
+	hdr[8] = op->type;
+	hdr[9] = 3;
+	hdr[10] = s->vminor;
+	hdr[11] = (uint8_t)(op->len >> 8);
+	hdr[12] = (uint8_t)op->len;
+}
+
+size_t
+ktls_aead_aad(const struct ktls_suite *s, const struct ktls_crypt_op *op,
+    uint8_t aad[13])
+{
+	if (ktls_suite_is_tls13(s)) {
+		/* RFC 8446 section 5.2: the record header itself. */
+		memcpy(aad, op->rec, KTLS_HDR_LEN);
+		return (KTLS_HDR_LEN);
+	}
+	/* RFC 5246 section 6.2.3.3: same fields as the MAC header. */
+	ktls_cbc_mac_header(s, op, aad);
+	return (13);
+}
