@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Test fixture: a real TCP connection on loopback (IPv4 or IPv6), tls_enable
+ * parameters with random keys for any suite, and a receiver thread that
+ * reads the stream and decrypts it with tlsdec (code the engine does not
+ * share).
+ */
+#ifndef KTLS_FIXTURE_H
+#define KTLS_FIXTURE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <ktls.h>
+
+#include "tlsdec.h"
+
+/* One row of the suite matrix: what the tests enable. */
+struct fx_suite {
+	const char	*name;
+	uint8_t		vminor;
+	int		cipher;
+	int		key_len;
+	int		iv_len;
+	int		auth;
+	int		auth_key_len;
+};
+extern const struct fx_suite fx_suites[];
+extern const int fx_nsuites;
+
+/* Key material and the struct that points into it. */
+struct fx_keys {
+	uint8_t			key[32], iv[16], auth[48];
+	struct tls_enable	en;
+};
+void	fx_keys_init(struct fx_keys *k, const struct fx_suite *s,
+	    uint64_t start_seq);
+
+/* A connected pair: fds[0] sends (client side), fds[1] receives. */
+int	fx_tcp_pair(int family, int fds[2]);
+/* Turn kern.ipc.tls.enable on (tests run with it off by default). */
+void	fx_enable_ktls(void);
+
+/* A record as the receiver decrypted it. */
+struct fx_rec {
+	uint8_t		type;
+	uint64_t	seq;
+	size_t		len;
+	uint8_t		*data;
+};
+
+/* The receiving side: reads until EOF (or error), decrypting as it goes. */
+struct fx_rx {
+	int		fd;
+	struct tlsdec	*dec;
+	pthread_t	tid;
+	struct fx_rec	*recs;
+	size_t		nrecs, cap;
+	size_t		bytes;		/* plaintext bytes */
+	uint64_t	wire;		/* bytes read from the socket */
+	int		read_errno;	/* errno of a failed read, 0 at EOF */
+	bool		dec_failed;
+	char		dec_error[256];
+	unsigned int	stall_ms;	/* sleep this long before reading */
+	bool		keep_data;	/* else only type/len/seq and a digest */
+	uint64_t	hash;		/* FNV-1a of the app-data plaintext */
+};
+int	fx_rx_start(struct fx_rx *rx, int fd, const struct tls_enable *en,
+	    bool keep_data);
+/* Join the receiver (after the sender closed or shut down). */
+void	fx_rx_join(struct fx_rx *rx);
+void	fx_rx_free(struct fx_rx *rx);
+/* Concatenated plaintext of the application-data records (malloc'd). */
+uint8_t	*fx_rx_appdata(const struct fx_rx *rx, size_t *len);
+
+uint64_t fx_fnv1a(uint64_t h, const void *buf, size_t len);
+#define FX_FNV_INIT	0xcbf29ce484222325ULL
+/* Deterministic test pattern. */
+void	fx_pattern(uint8_t *buf, size_t len, uint32_t seed);
+/* A temporary file of len pattern bytes; returns an fd open for reading. */
+int	fx_tmpfile(size_t len, uint32_t seed);
+
+/* Fails the test (exit 1 after a diagnostic) if it runs too long. */
+void	fx_watchdog(unsigned int seconds);
+
+#endif /* KTLS_FIXTURE_H */
