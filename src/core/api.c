@@ -219,7 +219,8 @@ sock_nonblock(struct ktls_sock *so, int flags)
 {
 	if (flags & MSG_DONTWAIT)
 		return (true);
-	return ((ktls_sys.fcntl(so->fd, F_GETFL) & O_NONBLOCK) != 0);
+	/* O_NONBLOCK belongs to the open file, which kfd shares with fd. */
+	return ((ktls_sys.fcntl(so->kfd, F_GETFL) & O_NONBLOCK) != 0);
 }
 
 static size_t

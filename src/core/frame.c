@@ -44,5 +44,6 @@ ktls_frame(struct ktls_sock *so, struct ktls_record *r, uint8_t type,
 		so->head = r;
 	so->tail = r;
 	so->queued += wire;
+	atomic_fetch_add_explicit(&ktls_unsent, wire, memory_order_relaxed);
 	return (0);
 }

@@ -9,7 +9,24 @@
 extern const struct ktls_backend ktls_backend_openssl;
 
 struct ktls_sysops ktls_sys;
+_Atomic size_t ktls_unsent;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/*
+ * At exit(3), records accepted but not yet handed to the kernel would be
+ * lost with the process, where the kernel would still send them
+ * (invariant 3).  Wait for the queues to reach the kernel, for at most
+ * KTLS_EXIT_WAIT_MS (default 30 s) if a peer stopped reading.
+ */
+static void
+ktls_exit_drain(void)
+{
+	const char *e = getenv("KTLS_EXIT_WAIT_MS");
+	long ms = e != NULL ? atol(e) : 30000;
+
+	while (atomic_load(&ktls_unsent) > 0 && ms-- > 0)
+		usleep(1000);
+}
 
 /*
  * The next definition after ours: libc's, even when an LD_PRELOAD
@@ -43,6 +60,7 @@ init_once_fn(void)
 	SYS_RESOLVE(aio_suspend);
 
 	ktls_backend_register(&ktls_backend_openssl);
+	atexit(ktls_exit_drain);
 
 	/* kern.ipc.tls.enable is off by default, as on FreeBSD. */
 	e = getenv("KTLS_ENABLE");

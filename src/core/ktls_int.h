@@ -174,6 +174,9 @@ struct ktls_sock {
 
 #define KTLS_QUEUE_LIMIT	(512 * 1024)	/* wire bytes queued per socket */
 
+/* Wire bytes queued in all sockets of the process (for exit, see init.c). */
+extern _Atomic size_t ktls_unsent;
+
 struct ktls_sock *ktls_sock_hold(struct ktls_sock *so);
 void	ktls_sock_rele(struct ktls_sock *so);
 struct ktls_sock *ktls_sock_lookup(int fd);	/* returns a reference */

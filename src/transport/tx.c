@@ -29,6 +29,8 @@ tx_dequeue(struct ktls_sock *so)
 	if (so->head == NULL)
 		so->tail = NULL;
 	so->queued -= r->wire_len;
+	atomic_fetch_sub_explicit(&ktls_unsent, r->wire_len,
+	    memory_order_relaxed);
 	ktls_record_free(r);
 	/* The record's socket reference: dropped after so->mtx is released. */
 	so->pending_rele++;

@@ -54,9 +54,9 @@ struct tlsdec {
 	uint8_t		mackey[MAX_MAC];
 
 	/* CBC state across records. */
-	uint8_t		chain[AES_BLOCK];   /* TLS 1.0: the next record's IV */
-	uint8_t		prev_eiv[AES_BLOCK]; /* TLS 1.1+: the last explicit IV */
-	uint8_t		prev_last[AES_BLOCK]; /* last ciphertext block */
+	uint8_t		chain[AES_BLOCK];	/* TLS 1.0: next IV */
+	uint8_t		prev_eiv[AES_BLOCK];	/* 1.1+: last explicit IV */
+	uint8_t		prev_last[AES_BLOCK];	/* last ciphertext block */
 	int		have_prev;
 
 	uint64_t	seq;
@@ -338,8 +338,10 @@ check_header(struct tlsdec *d, const uint8_t *h)
 		max = min + MAX_PLAIN;
 		break;
 	case K_AEAD13:
-		/* The inner plaintext holds at least the type byte and at
-		 * most 2^14 + 1 bytes (RFC 8446 5.4). */
+		/*
+		 * The inner plaintext holds at least the type byte and at
+		 * most 2^14 + 1 bytes (RFC 8446 5.4).
+		 */
 		min = 1 + TAG_LEN;
 		max = MAX_PLAIN + 1 + TAG_LEN;
 		break;
@@ -441,7 +443,8 @@ open_aead(struct tlsdec *d, const uint8_t *rec, size_t len, uint8_t **outp,
 		fail(d, "out of memory");
 		return (-1);
 	}
-	if (aead_open(d, nonce, aad, aadlen, ct, ctlen, ct + ctlen, out) != 0) {
+	if (aead_open(d, nonce, aad, aadlen, ct, ctlen, ct + ctlen,
+	    out) != 0) {
 		free(out);
 		fail(d, "AEAD tag does not verify (authentication failed)");
 		return (-1);

@@ -399,7 +399,12 @@ test_targeted(const struct kat_vector *v)
 	 * content + MAC + 1 = 0 (mod 16), padding length 0, and one byte
 	 * longer, padding length 15: the whole last block is padding.
 	 */
-	REQUIRE(v->nrecords >= 4, );
+	if (v->nrecords < 4) {
+		CHECK(v->nrecords >= 4);
+		kv_free(&k);
+		tap_result("%s: targeted flips", v->name);
+		return;
+	}
 	hdr = v->vminor == TLS_MINOR_VER_ZERO ? 5 : 21;
 	/* Ciphertext: the first content block. */
 	CHECK(refused(&k, 2, hdr, 0x04, &err, eb, sizeof(eb)));

@@ -150,11 +150,16 @@ def seal_cbc(s, key, iv, mk, seq, typ, pt, state, **kw):
     else:
         # RFC 4346 section 6.2.3.2: a fresh explicit IV per record.
         civ = det("%s explicit %d" % (s.name, seq), 16)
+        if kw.get("iv_from") == "previous":
+            civ = state["eiv"]
+        elif kw.get("iv_from") == "residue":
+            civ = state["last"]
         explicit = civ
     enc = Cipher(algorithms.AES(key), modes.CBC(civ)).encryptor()
     ct = enc.update(clear) + enc.finalize()
     if s.vminor == 1:
         state["chain"] = ct[-16:]
+    state["eiv"], state["last"] = civ, ct[-16:]
     body = explicit + ct
     return hdr(typ, s.vminor, len(body)) + body
 
@@ -362,6 +367,18 @@ def dec_only_vectors():
         (APP, b"", {"zpad": 1, "nonmin": 1}),
         (APP, b"\0\0", {"no_type": 1, "err": "type"})],
         0, "TLS 1.3 zero padding (legal), then an all-zero inner plaintext"))
+    # RFC 5246 6.2.1, RFC 8446 5.4: only application data may be empty.
+    out.append(build(g, g.name + " empty handshake", 0x28, [
+        (HS, b"", {"err": "zero-length"})],
+        0, "TLS 1.2 GCM, an empty handshake record"))
+    out.append(build(t, t.name + " empty alert", 0x38, [
+        (ALERT, b"", {"err": "zero-length"})],
+        0, "TLS 1.3, an empty alert record"))
+    c0 = BY_NAME["TLS1.0-AES-256-CBC-SHA1"]
+    out.append(build(c0, c0.name + " empty CCS", 0x48, [
+        (APP, b""),
+        (CCS, b"", {"err": "zero-length"})],
+        0, "TLS 1.0 CBC, an empty change_cipher_spec record"))
     out.append(build(t, t.name + " oversize", 0x40, [
         (APP, pattern(16385), {"err": "length"})],
         0, "TLS 1.3, 2^14 + 1 bytes of content"))
@@ -375,6 +392,14 @@ def dec_only_vectors():
         out.append(build(c, name + " bad MAC", 0x60, [
             (APP, b"bad mac", {"bad_mac": 1, "err": "MAC"})],
             0, name + ": wrong MAC"))
+    # RFC 4346 6.2.3.2: the explicit IV must be unpredictable; reusing
+    # the last one or chaining as TLS 1.0 did is what 1.1 outlawed.
+    c = BY_NAME["TLS1.2-AES-128-CBC-SHA256"]
+    for how in ("previous", "residue"):
+        out.append(build(c, c.name + " IV " + how, 0x80, [
+            (APP, b"first"),
+            (APP, b"second", {"iv_from": how, "err": "explicit IV"})],
+            0, "TLS 1.2 CBC, explicit IV taken from the %s record" % how))
     c = BY_NAME["TLS1.2-AES-256-CBC-SHA1"]
     out.append(build(c, c.name + " oversize", 0x70, [
         (APP, pattern(16385), {"err": "length"})],

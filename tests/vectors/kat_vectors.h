@@ -5676,6 +5676,63 @@ static const struct kat_vector kat_dec_only[] KAT_UNUSED = {
 		  .record =
 		"1703030012c0e0b7ab5771c757ea8be9151b73013382f5" },
 	    } },
+	/* TLS 1.2 GCM, an empty handshake record */
+	{ .name = "TLS1.2-AES-128-GCM empty handshake",
+	    .suite = "TLS1.2-AES-128-GCM", .vminor = 3,
+	    .cipher_alg = CRYPTO_AES_NIST_GCM_16, .auth_alg = 0,
+	    .key = "6e2c248d66123e9f2de589147a5597d3",
+	    .iv = "ea30ee28",
+	    .auth_key = "",
+	    .rec_seq = "0000000000000028", .exact = 0, .nrecords = 1,
+	    .records = {
+		{ .type = 22,
+		  .err = "zero-length",
+		  .plaintext = "",
+		  .record =
+		"160303001800000000000000280ab3bbf47ba1f3c22f9d5fe4f056fa"
+		"ef" },
+	    } },
+	/* TLS 1.3, an empty alert record */
+	{ .name = "TLS1.3-AES-256-GCM empty alert",
+	    .suite = "TLS1.3-AES-256-GCM", .vminor = 4,
+	    .cipher_alg = CRYPTO_AES_NIST_GCM_16, .auth_alg = 0,
+	    .key =
+		    "2a4bba6278f4e08113f0ed95b4df17bdf612c34117bd9b6521afa2b4"
+		    "82bc301e",
+	    .iv = "7131a8367cc5b84abb1b240f",
+	    .auth_key = "",
+	    .rec_seq = "0000000000000038", .exact = 0, .nrecords = 1,
+	    .records = {
+		{ .type = 21,
+		  .err = "zero-length",
+		  .plaintext = "",
+		  .record =
+		"170303001165de010b33211d52411c83bf63f4a6d789" },
+	    } },
+	/* TLS 1.0 CBC, an empty change_cipher_spec record */
+	{ .name = "TLS1.0-AES-256-CBC-SHA1 empty CCS",
+	    .suite = "TLS1.0-AES-256-CBC-SHA1", .vminor = 1,
+	    .cipher_alg = CRYPTO_AES_CBC, .auth_alg = CRYPTO_SHA1_HMAC,
+	    .key =
+		    "dad6d1da98a1435c7131c1f9ecc72c2d47aef471803330a4129af9d8"
+		    "5c26bde3",
+	    .iv = "18f3113f33b91ea9f225c960fdf2939c",
+	    .auth_key =
+		    "24b68649dad8e0e8648d5c733a8faca606c865ce",
+	    .rec_seq = "0000000000000048", .exact = 0, .nrecords = 2,
+	    .records = {
+		{ .type = 23,
+		  .plaintext = "",
+		  .record =
+		"170301002093487cf16a41483d620e2edc77a5381ed5bb2217705b3a"
+		"2953314ce74dca4452" },
+		{ .type = 20,
+		  .err = "zero-length",
+		  .plaintext = "",
+		  .record =
+		"1403010020bdac390fca76d941ece694074ffb7c0cbbb30d8245aa6d"
+		"181172b515be7e6f93" },
+	    } },
 	/* TLS 1.3, 2^14 + 1 bytes of content */
 	{ .name = "TLS1.3-AES-256-GCM oversize",
 	    .suite = "TLS1.3-AES-256-GCM", .vminor = 4,
@@ -7050,6 +7107,56 @@ static const struct kat_vector kat_dec_only[] KAT_UNUSED = {
 		"31bcb52003fb2a00f11a5ef04c880b978aec1d82c72a8f0579197cc8"
 		"d8e5d995471c0130df15b82cebebae0450ba87dc7f7a689acc52b543"
 		"f7" },
+	    } },
+	/* TLS 1.2 CBC, explicit IV taken from the previous record */
+	{ .name = "TLS1.2-AES-128-CBC-SHA256 IV previous",
+	    .suite = "TLS1.2-AES-128-CBC-SHA256", .vminor = 3,
+	    .cipher_alg = CRYPTO_AES_CBC, .auth_alg = CRYPTO_SHA2_256_HMAC,
+	    .key = "dc21669a6a5c6a9aaf6a50e12cc62478",
+	    .iv = "c3c21aa79683b03fb13e984bb3c2817b",
+	    .auth_key =
+		    "5a841b40d93515310476ee1b580400db6722958d6c149aaa64b817a1"
+		    "276f1376",
+	    .rec_seq = "0000000000000080", .exact = 0, .nrecords = 2,
+	    .records = {
+		{ .type = 23,
+		  .plaintext = "6669727374",
+		  .record =
+		"170303004021fdb54421ee9d5597d481741b87187bd03d4e7b499d10"
+		"cd3f1cf8de38366b379bc2bb5a85b5a639c2b5fb440877b8a3be799c"
+		"46491cee2db46ff4aba0feb55b" },
+		{ .type = 23,
+		  .err = "explicit IV",
+		  .plaintext = "7365636f6e64",
+		  .record =
+		"170303004021fdb54421ee9d5597d481741b87187b30ddeeeef80545"
+		"f6b4b558dcc5fee2f86c95d0d53a7fc640181f9c519ef8970b4f652d"
+		"2e3516780d34ccf0697475ac50" },
+	    } },
+	/* TLS 1.2 CBC, explicit IV taken from the residue record */
+	{ .name = "TLS1.2-AES-128-CBC-SHA256 IV residue",
+	    .suite = "TLS1.2-AES-128-CBC-SHA256", .vminor = 3,
+	    .cipher_alg = CRYPTO_AES_CBC, .auth_alg = CRYPTO_SHA2_256_HMAC,
+	    .key = "dc21669a6a5c6a9aaf6a50e12cc62478",
+	    .iv = "c3c21aa79683b03fb13e984bb3c2817b",
+	    .auth_key =
+		    "5a841b40d93515310476ee1b580400db6722958d6c149aaa64b817a1"
+		    "276f1376",
+	    .rec_seq = "0000000000000080", .exact = 0, .nrecords = 2,
+	    .records = {
+		{ .type = 23,
+		  .plaintext = "6669727374",
+		  .record =
+		"170303004021fdb54421ee9d5597d481741b87187bd03d4e7b499d10"
+		"cd3f1cf8de38366b379bc2bb5a85b5a639c2b5fb440877b8a3be799c"
+		"46491cee2db46ff4aba0feb55b" },
+		{ .type = 23,
+		  .err = "explicit IV",
+		  .plaintext = "7365636f6e64",
+		  .record =
+		"1703030040be799c46491cee2db46ff4aba0feb55bc7d6a92cf42316"
+		"11b8c14ae71da9e660d51691281a290b78abcc730673bfd3949a8d1d"
+		"f211a27f3d9ecdb67b28ee251f" },
 	    } },
 	/* TLS 1.2 CBC, 2^14 + 1 bytes of content */
 	{ .name = "TLS1.2-AES-256-CBC-SHA1 oversize",
