@@ -30,16 +30,21 @@ static bool aio_started;
 static void *
 aio_notify_thread(void *arg)
 {
-	struct sigevent *ev = arg;
+	struct sigevent ev = *(struct sigevent *)arg;
 
-	ev->sigev_notify_function(ev->sigev_value);
+	free(arg);
+	ev.sigev_notify_function(ev.sigev_value);
 	return (NULL);
 }
 
+/*
+ * Notify as the aiocb asked.  ev is a copy taken before completion was
+ * published: from then on the aiocb belongs to the application again.
+ */
 static void
-aio_notify(struct aiocb *cb)
+aio_notify(const struct sigevent *ev)
 {
-	struct sigevent *ev = &cb->aio_sigevent;
+	struct sigevent *copy;
 	pthread_attr_t attr;
 	pthread_t tid;
 
@@ -48,10 +53,15 @@ aio_notify(struct aiocb *cb)
 		sigqueue(getpid(), ev->sigev_signo, ev->sigev_value);
 		break;
 	case SIGEV_THREAD:
+		if ((copy = malloc(sizeof(*copy))) == NULL)
+			break;
+		*copy = *ev;
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		pthread_create(&tid, ev->sigev_notify_attributes != NULL ?
-		    ev->sigev_notify_attributes : &attr, aio_notify_thread, ev);
+		if (pthread_create(&tid, ev->sigev_notify_attributes != NULL ?
+		    ev->sigev_notify_attributes : &attr, aio_notify_thread,
+		    copy) != 0)
+			free(copy);
 		pthread_attr_destroy(&attr);
 		break;
 	default:
@@ -66,6 +76,7 @@ aio_run(struct aio_req *q)
 	struct iovec iov = { .iov_base = (void *)cb->aio_buf,
 	    .iov_len = cb->aio_nbytes };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct sigevent ev = cb->aio_sigevent;
 	ssize_t r;
 
 	/* A blocking write, whatever O_NONBLOCK says; never SIGPIPE. */
@@ -78,7 +89,7 @@ aio_run(struct aio_req *q)
 	pthread_mutex_unlock(&aio_mtx);
 	ktls_sock_rele(q->so);
 	free(q);
-	aio_notify(cb);
+	aio_notify(&ev);
 }
 
 static void *

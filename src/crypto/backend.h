@@ -46,6 +46,8 @@ struct ktls_cctx;	/* a backend's own per-session context */
 struct ktls_backend {
 	const char	*name;
 	int		prio;	/* higher is tried first */
+	/* Once, at registration (may be NULL). */
+	void	(*init)(void);
 	/* Accept the session (0, *ctxp set) or decline it (-EOPNOTSUPP). */
 	int	(*try)(const struct ktls_crypto_params *p,
 		    struct ktls_cctx **ctxp);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -179,6 +180,17 @@ ossl_cbc(struct ktls_cctx *c, const struct ktls_crypt_op *op)
 	return (0);
 }
 
+/*
+ * Initialise libcrypto now, so that its exit handler is registered before
+ * the engine's (init.c): exit handlers run in reverse order, so the engine
+ * drains its queues before libcrypto tears itself down.
+ */
+static void
+ossl_init(void)
+{
+	OPENSSL_init_crypto(0, NULL);
+}
+
 static int
 ossl_encrypt(struct ktls_cctx *c, const struct ktls_crypt_op *op)
 {
@@ -189,6 +201,7 @@ ossl_encrypt(struct ktls_cctx *c, const struct ktls_crypt_op *op)
 const struct ktls_backend ktls_backend_openssl = {
 	.name = "openssl",
 	.prio = 100,
+	.init = ossl_init,
 	.try = ossl_try,
 	.encrypt = ossl_encrypt,
 	.free = ossl_free,

@@ -20,6 +20,8 @@ ktls_backend_register(const struct ktls_backend *be)
 {
 	unsigned int i;
 
+	if (be->init != NULL)
+		be->init();
 	pthread_mutex_lock(&reg_mtx);
 	if (nbackends == KTLS_MAX_BACKENDS) {
 		pthread_mutex_unlock(&reg_mtx);

@@ -44,7 +44,8 @@ plan_add(struct plan *p, uint8_t type, const uint8_t *buf, size_t len)
 		p->cap = (p->len + len) * 2;
 		p->data = realloc(p->data, p->cap);
 	}
-	memcpy(p->data + p->len, buf, len);
+	if (len > 0)
+		memcpy(p->data + p->len, buf, len);
 	p->len += len;
 }
 
