@@ -112,6 +112,17 @@ aio_main(void *arg)
 	return (NULL);
 }
 
+/* In a fork()ed child: the parent's requests are the parent's. */
+void
+ktls_aio_atfork_child(void)
+{
+	pthread_mutex_init(&aio_mtx, NULL);
+	pthread_cond_init(&aio_cv, NULL);
+	pthread_cond_init(&aio_done_cv, NULL);
+	aio_head = aio_tail = NULL;
+	aio_started = false;
+}
+
 KTLS_EXPORT int
 ktls_aio_write(struct aiocb *cb)
 {

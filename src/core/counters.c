@@ -139,6 +139,26 @@ ktls_counter_read(enum ktls_counter c)
 	return (sum < 0 ? 0 : (uint64_t)sum);
 }
 
+/*
+ * In a fork()ed child: a new process starts with its own counts (ktls-stat
+ * sums over processes), and only the forking thread survives.
+ */
+void
+ktls_counters_atfork_child(void)
+{
+	struct kc_slot *mine = kc_mine;
+
+	pthread_mutex_init(&kc_mtx, NULL);
+	kc_slots = mine;	/* other threads' slots: leaked with them */
+	if (mine != NULL)
+		mine->next = NULL;
+	for (int i = 0; i < KC__COUNT; i++) {
+		atomic_store(&kc_retired.v[i], 0);
+		if (mine != NULL)
+			atomic_store(&mine->v[i], 0);
+	}
+}
+
 static _Atomic int *
 kc_tunable(int id)
 {

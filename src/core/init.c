@@ -38,6 +38,16 @@ ktls_exit_drain(void)
 } while (0)
 
 static void
+ktls_atfork_child(void)
+{
+	ktls_counters_atfork_child();
+	ktls_workers_atfork_child();
+	ktls_poller_atfork_child();
+	ktls_aio_atfork_child();
+	ktls_sock_atfork_child();
+}
+
+static void
 init_once_fn(void)
 {
 	const char *e;
@@ -61,6 +71,7 @@ init_once_fn(void)
 
 	ktls_backend_register(&ktls_backend_openssl);
 	atexit(ktls_exit_drain);
+	pthread_atfork(NULL, NULL, ktls_atfork_child);
 
 	/* kern.ipc.tls.enable is off by default, as on FreeBSD. */
 	e = getenv("KTLS_ENABLE");

@@ -69,6 +69,13 @@ extern struct ktls_sysops ktls_sys;
 /* Library-wide set-up, idempotent; starts no thread. */
 void	ktls_init(void);
 
+/* pthread_atfork() child handlers, one per module that keeps threads. */
+void	ktls_sock_atfork_child(void);
+void	ktls_workers_atfork_child(void);
+void	ktls_poller_atfork_child(void);
+void	ktls_aio_atfork_child(void);
+void	ktls_counters_atfork_child(void);
+
 /* Counters and sysctl tree (counters.c).  One table declares them all. */
 enum ktls_counter {
 	KC_THREADS,

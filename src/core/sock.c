@@ -191,6 +191,35 @@ ktls_sock_fail(struct ktls_sock *so, int error, bool reset)
 	ktls_sock_wakeup(so);
 }
 
+/*
+ * In a fork()ed child, alone with the sockets it inherited: the keys were
+ * wiped (MADV_WIPEONFORK) and sharing a session with the parent would
+ * reuse its nonces (invariant 2), so an inherited enabled socket can send
+ * nothing more from here: every write fails with EPIPE, nothing goes out
+ * in the clear (invariant 1), and close() frees it.  The parent's queues
+ * and records are left alone; the threads that owned them are gone.
+ */
+void
+ktls_sock_atfork_child(void)
+{
+	struct ktls_sock *so;
+
+	pthread_rwlock_init(&fdtab_lock, NULL);
+	atomic_store(&ktls_unsent, 0);
+	for (int fd = 0; fdtab != NULL && fd < fdtab_size; fd++) {
+		if ((so = atomic_load(&fdtab[fd])) == NULL)
+			continue;
+		pthread_mutex_init(&so->mtx, NULL);
+		atomic_store(&so->refs, 1);
+		atomic_store(&so->dead, true);
+		so->error = 0;
+		so->head = so->tail = NULL;
+		so->queued = 0;
+		so->armed = so->in_epoll = false;
+		so->waiters = so->pending_rele = 0;
+	}
+}
+
 /* Is fd a connected TCP socket?  0, or the errno enabling fails with. */
 static int
 sock_check_tcp(int fd)

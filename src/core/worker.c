@@ -196,6 +196,15 @@ out:
 	return (error);
 }
 
+/* In a fork()ed child: the workers are gone; the first enable restarts. */
+void
+ktls_workers_atfork_child(void)
+{
+	pthread_mutex_init(&wq_start_mtx, NULL);
+	wqs = NULL;	/* the parent's records in them are not ours */
+	nwq = 0;
+}
+
 unsigned int
 ktls_worker_pick(void)
 {

@@ -16,8 +16,8 @@
 
 #define TX_IOV_MAX	64
 
-static pthread_once_t poller_once = PTHREAD_ONCE_INIT;
-static int poller_epfd = -1;
+static pthread_mutex_t poller_mtx = PTHREAD_MUTEX_INITIALIZER;
+static int poller_epfd = -1;	/* -1: not started */
 
 /* Unlink and free sent (or abandoned) records at the head of the queue. */
 static void
@@ -148,21 +148,39 @@ poller_main(void *arg)
 	return (NULL);
 }
 
-static void
+static int
 poller_start(void)
 {
 	pthread_t tid;
+	int epfd;
 
-	poller_epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (poller_epfd < 0)
-		return;
-	if (pthread_create(&tid, NULL, poller_main, NULL) != 0) {
-		ktls_sys.close(poller_epfd);
-		poller_epfd = -1;
-		return;
+	pthread_mutex_lock(&poller_mtx);
+	if (poller_epfd < 0 && (epfd = epoll_create1(EPOLL_CLOEXEC)) >= 0) {
+		poller_epfd = epfd;
+		if (pthread_create(&tid, NULL, poller_main, NULL) == 0) {
+			pthread_setname_np(tid, "ktls-poller");
+			pthread_detach(tid);
+		} else {
+			ktls_sys.close(epfd);
+			poller_epfd = -1;
+		}
 	}
-	pthread_setname_np(tid, "ktls-poller");
-	pthread_detach(tid);
+	epfd = poller_epfd;
+	pthread_mutex_unlock(&poller_mtx);
+	return (epfd);
+}
+
+/*
+ * In a fork()ed child: the epoll instance is shared with the parent and
+ * the thread is gone.  The next arm starts afresh.
+ */
+void
+ktls_poller_atfork_child(void)
+{
+	pthread_mutex_init(&poller_mtx, NULL);
+	if (poller_epfd >= 0)
+		ktls_sys.close(poller_epfd);
+	poller_epfd = -1;
 }
 
 /* Watch so->kfd for room (one-shot); the poller holds a reference. */
@@ -176,8 +194,7 @@ ktls_poller_arm(struct ktls_sock *so)
 
 	if (so->armed)
 		return (0);
-	pthread_once(&poller_once, poller_start);
-	if (poller_epfd < 0)
+	if (poller_epfd < 0 && poller_start() < 0)
 		return (-ENOMEM);
 	if (epoll_ctl(poller_epfd, so->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
 	    so->kfd, &ev) != 0)
