@@ -168,7 +168,8 @@ struct ktls_sock {
 	int			error;		/* sticky, reported once */
 	_Atomic bool		dead;		/* nothing more can be sent */
 	bool			closed;		/* application closed its fd */
-	bool			shut_wr;	/* shutdown(SHUT_WR) pending */
+	bool			shut_wr;	/* shutdown(SHUT_WR) asked for */
+	bool			fin_sent;	/* ... and done, queue empty */
 	bool			kfull;		/* last send hit EAGAIN */
 	bool			armed;		/* poller watches kfd (holds a ref) */
 	bool			in_epoll;	/* kfd added to the poller */

@@ -49,9 +49,10 @@ static void
 tx_finish(struct ktls_sock *so)
 {
 	/* shutdown(SHUT_WR) waits for the queue, as the kernel's does. */
-	if (so->head == NULL && so->shut_wr && !so->dead) {
+	if (so->head == NULL && so->shut_wr && !so->fin_sent &&
+	    !atomic_load(&so->dead)) {
 		ktls_sys.shutdown(so->kfd, SHUT_WR);
-		so->shut_wr = false;
+		so->fin_sent = true;
 	}
 }
 
