@@ -63,12 +63,21 @@ fx_keys_init(struct fx_keys *k, const struct fx_suite *s, uint64_t start_seq)
 		k->en.rec_seq[i] = (uint8_t)start_seq;
 }
 
+const struct fx_suite *
+fx_suite_by_name(const char *name)
+{
+	for (int i = 0; i < fx_nsuites; i++)
+		if (strcmp(fx_suites[i].name, name) == 0)
+			return (&fx_suites[i]);
+	abort();
+}
+
 int
-fx_tcp_pair(int family, int fds[2])
+fx_connect_loopback(int s, int family)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int l, c, a, one = 1;
+	int l, a;
 
 	memset(&ss, 0, sizeof(ss));
 	if (family == AF_INET6) {
@@ -87,24 +96,48 @@ fx_tcp_pair(int family, int fds[2])
 	if ((l = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return (-1);
 	if (bind(l, (struct sockaddr *)&ss, len) != 0 || listen(l, 1) != 0 ||
-	    getsockname(l, (struct sockaddr *)&ss, &len) != 0) {
+	    getsockname(l, (struct sockaddr *)&ss, &len) != 0 ||
+	    connect(s, (struct sockaddr *)&ss, len) != 0) {
 		close(l);
 		return (-1);
 	}
-	c = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c < 0 || connect(c, (struct sockaddr *)&ss, len) != 0 ||
-	    (a = accept4(l, NULL, NULL, SOCK_CLOEXEC)) < 0) {
-		if (c >= 0)
-			close(c);
-		close(l);
-		return (-1);
-	}
+	a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
 	close(l);
+	return (a);
+}
+
+int
+fx_tcp_pair(int family, int fds[2])
+{
+	int c, a, one = 1;
+
+	if ((c = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return (-1);
+	if ((a = fx_connect_loopback(c, family)) < 0) {
+		close(c);
+		return (-1);
+	}
 	/* Window-based congestion control, as benchmarks want too. */
 	setsockopt(c, IPPROTO_TCP, TCP_CONGESTION, "cubic", 5);
 	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	fds[0] = c;
 	fds[1] = a;
+	return (0);
+}
+
+int
+fx_enabled_pair(int family, const char *sname, uint64_t seq,
+    struct fx_keys *k, int fds[2])
+{
+	fx_keys_init(k, fx_suite_by_name(sname), seq);
+	if (fx_tcp_pair(family, fds) != 0)
+		return (-1);
+	if (ktls_setsockopt(fds[0], IPPROTO_TCP, TCP_TXTLS_ENABLE, &k->en,
+	    sizeof(k->en)) != 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return (-1);
+	}
 	return (0);
 }
 

@@ -38,8 +38,16 @@ struct fx_keys {
 void	fx_keys_init(struct fx_keys *k, const struct fx_suite *s,
 	    uint64_t start_seq);
 
+/* The fx_suites row of that name (aborts on an unknown one). */
+const struct fx_suite *fx_suite_by_name(const char *name);
+
 /* A connected pair: fds[0] sends (client side), fds[1] receives. */
 int	fx_tcp_pair(int family, int fds[2]);
+/* Connect s, a fresh socket, to a loopback listener: the accepted peer. */
+int	fx_connect_loopback(int s, int family);
+/* A pair whose fds[0] is enabled with fresh keys (k) for suite sname. */
+int	fx_enabled_pair(int family, const char *sname, uint64_t seq,
+	    struct fx_keys *k, int fds[2]);
 /* Turn kern.ipc.tls.enable on (tests run with it off by default). */
 void	fx_enable_ktls(void);
 

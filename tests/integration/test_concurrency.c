@@ -79,31 +79,6 @@ rx_finish(struct fx_rx *rx, unsigned int ms)
 	return (false);
 }
 
-static const struct fx_suite *
-suite(const char *name)
-{
-	for (int i = 0; i < fx_nsuites; i++)
-		if (strcmp(fx_suites[i].name, name) == 0)
-			return (&fx_suites[i]);
-	abort();
-}
-
-static int
-setup(int family, const char *sname, uint64_t seq, struct fx_keys *k,
-    int fds[2])
-{
-	fx_keys_init(k, suite(sname), seq);
-	if (fx_tcp_pair(family, fds) != 0)
-		return (-1);
-	if (ktls_setsockopt(fds[0], IPPROTO_TCP, TCP_TXTLS_ENABLE, &k->en,
-	    sizeof(k->en)) != 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return (-1);
-	}
-	return (0);
-}
-
 /* xorshift64*: per-thread, reproducible. */
 static uint64_t
 rnd(uint64_t *s)
@@ -195,7 +170,7 @@ case_many_sockets(void)
 	fx_pattern(buf, A_LEN + 8 * 65536, 21);
 	for (int i = 0; i < 8; i++) {
 		memset(&rx[i], 0, sizeof(rx[i]));
-		REQUIRE(setup(i & 1 ? AF_INET6 : AF_INET, a_suites[i],
+		REQUIRE(fx_enabled_pair(i & 1 ? AF_INET6 : AF_INET, a_suites[i],
 		    (uint64_t)i << 40, &k[i], fds[i]) == 0, );
 		REQUIRE(fx_rx_start(&rx[i], fds[i][1], &k[i].en, false) == 0, );
 		memset(&w[i], 0, sizeof(w[i]));
@@ -310,7 +285,7 @@ case_shared_socket(int family)
 	int fds[2], next[2] = { 0, 0 }, bad = 0;
 
 	fx_pattern(pat, 2 * REC, 33);
-	REQUIRE(setup(family, "TLS1.2-AES-128-GCM", 100, &k, fds) == 0, );
+	REQUIRE(fx_enabled_pair(family, "TLS1.2-AES-128-GCM", 100, &k, fds) == 0, );
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, true) == 0, );
 	for (int t = 0; t < 2; t++) {
 		uint64_t s = 0x1234567ULL + (uint64_t)t * 7919;
@@ -394,41 +369,6 @@ c_main(void *arg)
 	return (NULL);
 }
 
-/* Connect s (a fresh socket) to a loopback listener; the accepted peer. */
-static int
-connect_loopback(int s, int family)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int l, a;
-
-	memset(&ss, 0, sizeof(ss));
-	if (family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_addr = in6addr_loopback;
-		len = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		len = sizeof(*s4);
-	}
-	if ((l = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return (-1);
-	if (bind(l, (struct sockaddr *)&ss, len) != 0 || listen(l, 1) != 0 ||
-	    getsockname(l, (struct sockaddr *)&ss, &len) != 0 ||
-	    connect(s, (struct sockaddr *)&ss, len) != 0) {
-		close(l);
-		return (-1);
-	}
-	a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	close(l);
-	return (a);
-}
-
 /*
  * c. The receiver of the old stream stalls 1.5 s, so a 32 MiB write
  * blocks; another thread closes the fd.  Like the kernel, the blocked
@@ -450,7 +390,7 @@ case_close_while_writing(int family)
 	int fds[2], s, peer;
 
 	fx_pattern(buf, old_len + new_len, 41);
-	REQUIRE(setup(family, "TLS1.3-AES-128-GCM", 0, &k1, fds) == 0, );
+	REQUIRE(fx_enabled_pair(family, "TLS1.3-AES-128-GCM", 0, &k1, fds) == 0, );
 	REQUIRE(fx_rx_start(&rx1, fds[1], &k1.en, false) == 0, );
 	memset(&w, 0, sizeof(w));
 	w.fd = fds[0];
@@ -473,8 +413,8 @@ case_close_while_writing(int family)
 		close(s);
 		s = fds[0];
 	}
-	REQUIRE((peer = connect_loopback(s, family)) >= 0, );
-	fx_keys_init(&k2, suite("TLS1.2-AES-256-GCM"), 500);
+	REQUIRE((peer = fx_connect_loopback(s, family)) >= 0, );
+	fx_keys_init(&k2, fx_suite_by_name("TLS1.2-AES-256-GCM"), 500);
 	/* The number is the new socket's now: enabling it must work. */
 	CHECK(ktls_setsockopt(s, IPPROTO_TCP, TCP_TXTLS_ENABLE, &k2.en,
 	    sizeof(k2.en)) == 0);

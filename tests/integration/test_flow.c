@@ -100,32 +100,6 @@ fam(int family)
 	return (family == AF_INET ? "IPv4" : "IPv6");
 }
 
-static const struct fx_suite *
-suite(const char *name)
-{
-	for (int i = 0; i < fx_nsuites; i++)
-		if (strcmp(fx_suites[i].name, name) == 0)
-			return (&fx_suites[i]);
-	abort();
-}
-
-/* A loopback pair whose fds[0] is enabled with fresh keys for sname. */
-static int
-setup(int family, const char *sname, uint64_t seq, struct fx_keys *k,
-    int fds[2])
-{
-	fx_keys_init(k, suite(sname), seq);
-	if (fx_tcp_pair(family, fds) != 0)
-		return (-1);
-	if (ktls_setsockopt(fds[0], IPPROTO_TCP, TCP_TXTLS_ENABLE, &k->en,
-	    sizeof(k->en)) != 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return (-1);
-	}
-	return (0);
-}
-
 static void
 set_nonblock(int fd)
 {
@@ -322,7 +296,7 @@ case_nonblock(int family, bool dontwait)
 	size_t off = 0;
 	int fds[2], ep, n;
 
-	REQUIRE(setup(family, "TLS1.2-AES-128-GCM", 1, &k, fds) == 0, );
+	REQUIRE(fx_enabled_pair(family, "TLS1.2-AES-128-GCM", 1, &k, fds) == 0, );
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, false) == 0, );
 	if (!dontwait)
 		set_nonblock(fds[0]);
@@ -393,7 +367,7 @@ case_close_queued(int family)
 	uint64_t base = active_settled();
 	int fds[2];
 
-	REQUIRE(setup(family, "TLS1.3-AES-128-GCM", 0, &k, fds) == 0, );
+	REQUIRE(fx_enabled_pair(family, "TLS1.3-AES-128-GCM", 0, &k, fds) == 0, );
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, false) == 0, );
 	REQUIRE(wr_start(&w, fds[0], big, total, false) == 0, );
 	if (!join_ms(w.tid, 30000)) {
@@ -430,7 +404,7 @@ case_shutdown(int family)
 	int fds[2], before;
 	ssize_t n;
 
-	REQUIRE(setup(family, "TLS1.2-CHACHA20-POLY1305", 5, &k, fds) == 0, );
+	REQUIRE(fx_enabled_pair(family, "TLS1.2-CHACHA20-POLY1305", 5, &k, fds) == 0, );
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, false) == 0, );
 	REQUIRE(wr_start(&w, fds[0], big, total, false) == 0, );
 	REQUIRE(join_ms(w.tid, 30000), );
@@ -562,7 +536,7 @@ case_peer_reset(int family, bool nosignal)
 	uint64_t base = active_settled();
 	int fds[2], epipes = 0;
 
-	REQUIRE(setup(family, "TLS1.2-AES-256-GCM", 77, &k, fds) == 0, );
+	REQUIRE(fx_enabled_pair(family, "TLS1.2-AES-256-GCM", 77, &k, fds) == 0, );
 	memset(&r, 0, sizeof(r));
 	r.fd = fds[1];
 	r.want = 300000;
@@ -619,7 +593,7 @@ case_linger_reset(int family)
 	bool full = false;
 	int fds[2];
 
-	REQUIRE(setup(family, "TLS1.2-AES-128-CBC-SHA256", 9, &k, fds) == 0, );
+	REQUIRE(fx_enabled_pair(family, "TLS1.2-AES-128-CBC-SHA256", 9, &k, fds) == 0, );
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, false) == 0, );
 	set_nonblock(fds[0]);
 	for (int i = 0; i < 200 && off + MiB <= BIG_LEN; i++) {
@@ -676,7 +650,7 @@ case_sndtimeo(int family)
 	size_t accepted = 0;
 	int fds[2];
 
-	REQUIRE(setup(family, "TLS1.3-AES-256-GCM", 3, &k, fds) == 0, );
+	REQUIRE(fx_enabled_pair(family, "TLS1.3-AES-256-GCM", 3, &k, fds) == 0, );
 	CHECK(setsockopt(fds[0], SOL_SOCKET, SO_SNDTIMEO, &tv,
 	    sizeof(tv)) == 0);
 	REQUIRE(wr_start(&w, fds[0], big, total, true) == 0, );
@@ -730,7 +704,7 @@ case_signal_intr(int family)
 	int fds[2], s0 = atomic_load(&usr1s);
 
 	set_handler(SIGUSR1, on_usr1, 0);
-	REQUIRE(setup(family, "TLS1.3-CHACHA20-POLY1305", 11, &k, fds) == 0, );
+	REQUIRE(fx_enabled_pair(family, "TLS1.3-CHACHA20-POLY1305", 11, &k, fds) == 0, );
 	REQUIRE(wr_start(&w, fds[0], big, total, true) == 0, );
 	sleep_ms(300);
 	/* Without a reader 64 MiB cannot be accepted: it is blocked. */
@@ -775,7 +749,7 @@ case_signal_restart(int family)
 	int fds[2], s0 = atomic_load(&usr1s);
 
 	set_handler(SIGUSR1, on_usr1, SA_RESTART);
-	REQUIRE(setup(family, "TLS1.0-AES-128-CBC-SHA1", 0, &k, fds) == 0, );
+	REQUIRE(fx_enabled_pair(family, "TLS1.0-AES-128-CBC-SHA1", 0, &k, fds) == 0, );
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, false) == 0, );
 	REQUIRE(wr_start(&w, fds[0], big, total, true) == 0, );
 	sleep_ms(300);
@@ -820,7 +794,7 @@ case_seq_end(int family, const char *sname, bool one_call)
 	int fds[2];
 	ssize_t n;
 
-	REQUIRE(setup(family, sname, start, &k, fds) == 0, );
+	REQUIRE(fx_enabled_pair(family, sname, start, &k, fds) == 0, );
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, true) == 0, );
 	if (one_call) {
 		n = ktls_send(fds[0], big, 5 * REC, MSG_NOSIGNAL);
@@ -885,7 +859,7 @@ case_sendfile_truncate(int family)
 		int fds[2], ffd;
 
 		REQUIRE((ffd = fx_tmpfile(flen, 5)) >= 0, false);
-		REQUIRE(setup(family, "TLS1.2-AES-128-GCM", 0, &k, fds) == 0,
+		REQUIRE(fx_enabled_pair(family, "TLS1.2-AES-128-GCM", 0, &k, fds) == 0,
 		    false);
 		REQUIRE(fx_rx_start(&rx, fds[1], &k.en, false) == 0, false);
 		n = ktls_sendfile(fds[0], ffd, &off, count);
