@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -274,6 +275,33 @@ void
 fx_rx_join(struct fx_rx *rx)
 {
 	pthread_join(rx->tid, NULL);
+}
+
+bool
+fx_join_ms(pthread_t t, unsigned int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_nsec -= 1000000000L;
+		ts.tv_sec++;
+	}
+	return (pthread_timedjoin_np(t, NULL, &ts) == 0);
+}
+
+bool
+fx_rx_finish(struct fx_rx *rx, unsigned int ms)
+{
+	if (fx_join_ms(rx->tid, ms))
+		return (true);
+	printf("# receiver still reading after %u ms (%llu wire bytes)\n", ms,
+	    (unsigned long long)rx->wire);
+	shutdown(rx->fd, SHUT_RDWR);
+	fx_rx_join(rx);
+	return (false);
 }
 
 void

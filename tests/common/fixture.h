@@ -79,6 +79,14 @@ int	fx_rx_start(struct fx_rx *rx, int fd, const struct tls_enable *en,
 	    bool keep_data);
 /* Join the receiver (after the sender closed or shut down). */
 void	fx_rx_join(struct fx_rx *rx);
+/*
+ * Join it within ms.  A receiver still reading then has its socket shut
+ * down so the thread ends anyway, and the false return fails the case
+ * rather than hanging it.
+ */
+bool	fx_rx_finish(struct fx_rx *rx, unsigned int ms);
+/* pthread_join within ms: true if the thread ended. */
+bool	fx_join_ms(pthread_t t, unsigned int ms);
 void	fx_rx_free(struct fx_rx *rx);
 /* Concatenated plaintext of the application-data records (malloc'd). */
 uint8_t	*fx_rx_appdata(const struct fx_rx *rx, size_t *len);

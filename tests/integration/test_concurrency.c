@@ -51,34 +51,6 @@ sleep_ms(unsigned int ms)
 		;
 }
 
-static bool
-join_ms(pthread_t t, unsigned int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_nsec -= 1000000000L;
-		ts.tv_sec++;
-	}
-	return (pthread_timedjoin_np(t, NULL, &ts) == 0);
-}
-
-/* Bounded wait for a receiver; a stuck one is shut down and fails. */
-static bool
-rx_finish(struct fx_rx *rx, unsigned int ms)
-{
-	if (join_ms(rx->tid, ms))
-		return (true);
-	tap_diag("receiver still reading after %u ms (%llu wire bytes)", ms,
-	    (unsigned long long)rx->wire);
-	shutdown(rx->fd, SHUT_RDWR);
-	fx_rx_join(rx);
-	return (false);
-}
-
 /* xorshift64*: per-thread, reproducible. */
 static uint64_t
 rnd(uint64_t *s)
@@ -181,7 +153,7 @@ case_many_sockets(void)
 	for (int i = 0; i < 8; i++)
 		REQUIRE(pthread_create(&w[i].tid, NULL, a_main, &w[i]) == 0, );
 	for (int i = 0; i < 8; i++) {
-		if (!join_ms(w[i].tid, 60000)) {
+		if (!fx_join_ms(w[i].tid, 60000)) {
 			tap_diag("writer %d stuck at %zu of %u bytes", i,
 			    w[i].done, A_LEN);
 			CHECK(0);
@@ -194,7 +166,7 @@ case_many_sockets(void)
 		CHECK(ktls_close(fds[i][0]) == 0);
 	}
 	for (int i = 0; i < 8; i++) {
-		CHECK(rx_finish(&rx[i], 30000));
+		CHECK(fx_rx_finish(&rx[i], 30000));
 		if (rx[i].dec_failed)
 			tap_diag("stream %d (%s): decrypt failed: %s", i,
 			    a_suites[i], rx[i].dec_error);
@@ -299,7 +271,7 @@ case_shared_socket(int family)
 	for (int t = 0; t < 2; t++)
 		REQUIRE(pthread_create(&w[t].tid, NULL, b_main, &w[t]) == 0, );
 	for (int t = 0; t < 2; t++) {
-		if (!join_ms(w[t].tid, 60000)) {
+		if (!fx_join_ms(w[t].tid, 60000)) {
 			tap_diag("writer %d stuck after %d messages", t,
 			    w[t].sent);
 			CHECK(0);
@@ -311,7 +283,7 @@ case_shared_socket(int family)
 		CHECK(w[t].sent == B_MSGS);
 	}
 	CHECK(ktls_close(fds[0]) == 0);
-	CHECK(rx_finish(&rx, 30000));
+	CHECK(fx_rx_finish(&rx, 30000));
 	if (rx.dec_failed)
 		tap_diag("decrypt failed: %s", rx.dec_error);
 	CHECK(!rx.dec_failed);
@@ -431,7 +403,7 @@ case_close_while_writing(int family)
 		off += (size_t)n;
 	}
 	CHECK(ktls_close(s) == 0);
-	CHECK(rx_finish(&rx2, 20000));
+	CHECK(fx_rx_finish(&rx2, 20000));
 	if (rx2.dec_failed)
 		tap_diag("new stream: decrypt failed: %s", rx2.dec_error);
 	CHECK(!rx2.dec_failed);
@@ -440,7 +412,7 @@ case_close_while_writing(int family)
 	CHECK(rx2.hash == fx_fnv1a(FX_FNV_INIT, buf + old_len, new_len));
 
 	/* The old writer returns once its peer drains. */
-	if (!join_ms(w.tid, 30000)) {
+	if (!fx_join_ms(w.tid, 30000)) {
 		tap_diag("writer blocked on the closed fd never returned");
 		CHECK(0);
 		return;
@@ -448,7 +420,7 @@ case_close_while_writing(int family)
 	tap_diag("writer on the closed fd returned %zd (%s)", w.ret,
 	    w.ret < 0 ? strerror(w.err) : "accepted");
 	CHECK(w.ret > 0 || (w.ret == -1 && w.err != 0));
-	CHECK(rx_finish(&rx1, 30000));
+	CHECK(fx_rx_finish(&rx1, 30000));
 	if (rx1.dec_failed)
 		tap_diag("old stream: decrypt failed: %s", rx1.dec_error);
 	CHECK(!rx1.dec_failed);

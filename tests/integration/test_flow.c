@@ -114,38 +114,6 @@ set_linger0(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 }
 
-static bool
-join_ms(pthread_t t, unsigned int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_nsec -= 1000000000L;
-		ts.tv_sec++;
-	}
-	return (pthread_timedjoin_np(t, NULL, &ts) == 0);
-}
-
-/*
- * Wait (bounded) for the receiver to reach EOF or an error.  If it does
- * not, its socket is shut down so that the thread ends anyway, and the
- * case fails on the false return rather than hanging.
- */
-static bool
-rx_finish(struct fx_rx *rx, unsigned int ms)
-{
-	if (join_ms(rx->tid, ms))
-		return (true);
-	tap_diag("receiver still reading after %u ms (%llu wire bytes)", ms,
-	    (unsigned long long)rx->wire);
-	shutdown(rx->fd, SHUT_RDWR);
-	fx_rx_join(rx);
-	return (false);
-}
-
 static uint64_t
 hash_of(const uint8_t *buf, size_t len)
 {
@@ -346,7 +314,7 @@ case_nonblock(int family, bool dontwait)
 	CHECK(eagain < 10000);
 	close(ep);
 	CHECK(ktls_close(fds[0]) == 0);
-	CHECK(rx_finish(&rx, 30000));
+	CHECK(fx_rx_finish(&rx, 30000));
 	check_stream(&rx, big, total, 0);
 	close(fds[1]);
 	fx_rx_free(&rx);
@@ -370,7 +338,7 @@ case_close_queued(int family)
 	REQUIRE(fx_enabled_pair(family, "TLS1.3-AES-128-GCM", 0, &k, fds) == 0, );
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, false) == 0, );
 	REQUIRE(wr_start(&w, fds[0], big, total, false) == 0, );
-	if (!join_ms(w.tid, 30000)) {
+	if (!fx_join_ms(w.tid, 30000)) {
 		tap_diag("blocking writer stuck at %zu of %zu", w.done, total);
 		CHECK(0);
 		shutdown(fds[1], SHUT_RDWR);
@@ -381,7 +349,7 @@ case_close_queued(int family)
 	CHECK(w.done == total);
 	/* At once: the last records are still queued. */
 	CHECK(ktls_close(fds[0]) == 0);
-	CHECK(rx_finish(&rx, 30000));
+	CHECK(fx_rx_finish(&rx, 30000));
 	check_stream(&rx, big, total, 0);
 	CHECK(active_back_to(base, 5000));
 	close(fds[1]);
@@ -407,7 +375,7 @@ case_shutdown(int family)
 	REQUIRE(fx_enabled_pair(family, "TLS1.2-CHACHA20-POLY1305", 5, &k, fds) == 0, );
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, false) == 0, );
 	REQUIRE(wr_start(&w, fds[0], big, total, false) == 0, );
-	REQUIRE(join_ms(w.tid, 30000), );
+	REQUIRE(fx_join_ms(w.tid, 30000), );
 	CHECK(w.done == total);
 	CHECK(ktls_shutdown(fds[0], SHUT_WR) == 0);
 	before = atomic_load(&sigpipes);
@@ -416,7 +384,7 @@ case_shutdown(int family)
 		tap_diag("send right after shutdown: %zd (%s), want EPIPE", n,
 		    n < 0 ? strerror(errno) : "accepted");
 	CHECK(n == -1 && errno == EPIPE);
-	CHECK(rx_finish(&rx, 30000));
+	CHECK(fx_rx_finish(&rx, 30000));
 	check_stream(&rx, big, total, 0);
 	/* The FIN is out (the receiver saw EOF): still EPIPE. */
 	n = ktls_send(fds[0], big, 100, MSG_NOSIGNAL);
@@ -547,8 +515,8 @@ case_peer_reset(int family, bool nosignal)
 	t.nosignal = nosignal;
 	REQUIRE(pthread_create(&r.tid, NULL, rst_main, &r) == 0, );
 	REQUIRE(pthread_create(&t.tid, NULL, rst_tx_main, &t) == 0, );
-	CHECK(join_ms(r.tid, 10000));
-	if (!join_ms(t.tid, 20000)) {
+	CHECK(fx_join_ms(r.tid, 10000));
+	if (!fx_join_ms(t.tid, 20000)) {
 		tap_diag("sender stuck after the peer's reset");
 		CHECK(0);
 		return;
@@ -610,7 +578,7 @@ case_linger_reset(int family)
 	CHECK(full);
 	set_linger0(fds[0]);
 	CHECK(ktls_close(fds[0]) == 0);
-	CHECK(rx_finish(&rx, 10000));
+	CHECK(fx_rx_finish(&rx, 10000));
 	check_prefix(&rx, big, off);
 	if (rx.read_errno != ECONNRESET)
 		tap_diag("peer read ended with %s, want ECONNRESET",
@@ -631,7 +599,7 @@ unstick(int peer, struct wr *w)
 {
 	set_linger0(peer);
 	shutdown(peer, SHUT_RDWR);
-	join_ms(w->tid, 10000);
+	fx_join_ms(w->tid, 10000);
 }
 
 /*
@@ -654,7 +622,7 @@ case_sndtimeo(int family)
 	CHECK(setsockopt(fds[0], SOL_SOCKET, SO_SNDTIMEO, &tv,
 	    sizeof(tv)) == 0);
 	REQUIRE(wr_start(&w, fds[0], big, total, true) == 0, );
-	if (!join_ms(w.tid, 10000)) {
+	if (!fx_join_ms(w.tid, 10000)) {
 		tap_diag("write with SO_SNDTIMEO 300 ms still blocked "
 		    "after 10 s");
 		CHECK(0);
@@ -669,7 +637,7 @@ case_sndtimeo(int family)
 		accepted = (size_t)w.ret;
 	/* Nothing drained since: the next write times out with nothing. */
 	REQUIRE(wr_start(&w, fds[0], big + accepted, MiB, true) == 0, );
-	if (!join_ms(w.tid, 10000)) {
+	if (!fx_join_ms(w.tid, 10000)) {
 		CHECK(0);
 		unstick(fds[1], &w);
 		return;
@@ -681,7 +649,7 @@ case_sndtimeo(int family)
 		accepted += (size_t)w.ret;
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, false) == 0, );
 	CHECK(ktls_close(fds[0]) == 0);
-	CHECK(rx_finish(&rx, 20000));
+	CHECK(fx_rx_finish(&rx, 20000));
 	check_stream(&rx, big, accepted, 0);
 	close(fds[1]);
 	fx_rx_free(&rx);
@@ -711,7 +679,7 @@ case_signal_intr(int family)
 	CHECK(!atomic_load(&w.finished));
 	for (int i = 0; i < 50 && !joined; i++) {
 		pthread_kill(w.tid, SIGUSR1);
-		joined = join_ms(w.tid, 100);
+		joined = fx_join_ms(w.tid, 100);
 	}
 	if (!joined) {
 		tap_diag("write not interrupted by 50 signals");
@@ -727,7 +695,7 @@ case_signal_intr(int family)
 	    (w.ret == -1 && w.err == EINTR));
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, false) == 0, );
 	CHECK(ktls_close(fds[0]) == 0);
-	CHECK(rx_finish(&rx, 20000));
+	CHECK(fx_rx_finish(&rx, 20000));
 	check_stream(&rx, big, w.ret > 0 ? (size_t)w.ret : 0, 0);
 	close(fds[1]);
 	fx_rx_free(&rx);
@@ -764,7 +732,7 @@ case_signal_restart(int family)
 		    w.ret < 0 ? strerror(w.err) : "accepted");
 	CHECK(!atomic_load(&w.finished));
 	CHECK(atomic_load(&usr1s) - s0 == 10);
-	if (!join_ms(w.tid, 30000)) {
+	if (!fx_join_ms(w.tid, 30000)) {
 		tap_diag("write never finished");
 		CHECK(0);
 		unstick(fds[1], &w);
@@ -772,7 +740,7 @@ case_signal_restart(int family)
 	}
 	CHECK(w.ret == (ssize_t)total);
 	CHECK(ktls_close(fds[0]) == 0);
-	CHECK(rx_finish(&rx, 20000));
+	CHECK(fx_rx_finish(&rx, 20000));
 	check_stream(&rx, big, w.ret > 0 ? (size_t)w.ret : 0, 0);
 	close(fds[1]);
 	fx_rx_free(&rx);
@@ -815,7 +783,7 @@ case_seq_end(int family, const char *sname, bool one_call)
 		}
 	}
 	/* The FIN comes by itself: the receiver ends before our close. */
-	CHECK(rx_finish(&rx, 5000));
+	CHECK(fx_rx_finish(&rx, 5000));
 	if (rx.dec_failed)
 		tap_diag("decrypt failed: %s", rx.dec_error);
 	CHECK(!rx.dec_failed);
@@ -875,7 +843,7 @@ case_sendfile_truncate(int family)
 		if (n == 100) {
 			/* Read before the truncation: all of it, valid. */
 			CHECK(ktls_close(fds[0]) == 0);
-			CHECK(rx_finish(&rx, 10000));
+			CHECK(fx_rx_finish(&rx, 10000));
 			CHECK(!rx.dec_failed);
 			CHECK(rx.bytes == count + 100);
 			CHECK(rx.hash == fx_fnv1a(hash_of(fbuf, count), big,
@@ -888,7 +856,7 @@ case_sendfile_truncate(int family)
 			CHECK(n == -1 && (errno == EIO || errno == EPIPE ||
 			    errno == ECONNRESET));
 			CHECK(ktls_close(fds[0]) == 0);
-			CHECK(rx_finish(&rx, 10000));
+			CHECK(fx_rx_finish(&rx, 10000));
 			check_prefix(&rx, fbuf, count);
 			CHECK(rx.bytes < count);
 			if (rx.read_errno != ECONNRESET)
