@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include "suite.h"
@@ -158,6 +159,8 @@ struct ktls_sock {
 	_Atomic int		refs;
 	int			fd;		/* the application's fd number */
 	int			kfd;		/* our dup: the engine sends here */
+	ino_t			ino;		/* the socket's identity (sockfs) */
+	struct ktls_sock	*ino_next;	/* identity hash (sock.c) */
 	struct ktls_session	*tx;
 	unsigned int		worker;		/* pinned worker */
 	uint64_t		next_seq;	/* framing: next sequence number */

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,45 @@ static _Atomic(struct ktls_sock *) *fdtab;
 static int fdtab_size;
 static pthread_rwlock_t fdtab_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_once_t fdtab_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Enabled sockets by identity (their sockfs inode), so that a second
+ * descriptor of an enabled socket (dup(2)) cannot give it a second session
+ * (EALREADY, as FreeBSD, whose session hangs off the socket).  Under
+ * fdtab_lock.
+ */
+#define INO_HASH	256
+static struct ktls_sock *ino_hash[INO_HASH];
+
+static struct ktls_sock **
+ino_slot(ino_t ino)
+{
+	return (&ino_hash[(ino * 0x9e3779b97f4a7c15ULL) >> 56 & (INO_HASH - 1)]);
+}
+
+static bool
+ino_enabled(ino_t ino)
+{
+	for (struct ktls_sock *so = *ino_slot(ino); so != NULL; so = so->ino_next)
+		if (so->ino == ino)
+			return (true);
+	return (false);
+}
+
+static void
+ino_remove(struct ktls_sock *so)
+{
+	struct ktls_sock **pp;
+
+	pthread_rwlock_wrlock(&fdtab_lock);
+	for (pp = ino_slot(so->ino); *pp != NULL; pp = &(*pp)->ino_next) {
+		if (*pp == so) {
+			*pp = so->ino_next;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&fdtab_lock);
+}
 
 static void
 fdtab_init(void)
@@ -95,6 +135,7 @@ sock_destroy(struct ktls_sock *so)
 
 	KASSERT(so->head == NULL, ("%s: queue not empty", __func__));
 	KASSERT(!so->armed, ("%s: still armed", __func__));
+	ino_remove(so);
 	ktls_poller_forget(so);
 	ktls_sys.close(so->kfd);
 	ktls_session_destroy(so->tx);
@@ -247,8 +288,10 @@ int
 ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 {
 	struct ktls_session *sess;
-	struct ktls_sock *so, *old;
+	struct ktls_sock *so;
+	struct stat st;
 	uint64_t seq = 0;
+	bool busy;
 	int error, kfd;
 
 	ktls_init();
@@ -260,7 +303,12 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 	pthread_once(&fdtab_once, fdtab_init);
 	if (fd >= fdtab_size)
 		return (-EMFILE);
-	if (atomic_load(&fdtab[fd]) != NULL)
+	if (fstat(fd, &st) != 0)
+		return (-errno);
+	pthread_rwlock_rdlock(&fdtab_lock);
+	busy = atomic_load(&fdtab[fd]) != NULL || ino_enabled(st.st_ino);
+	pthread_rwlock_unlock(&fdtab_lock);
+	if (busy)
 		return (-EALREADY);
 	if ((error = ktls_session_create(optval, optlen, &sess)) != 0)
 		return (error);
@@ -283,6 +331,7 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 	atomic_init(&so->refs, 1);		/* the table's */
 	so->fd = fd;
 	so->kfd = kfd;
+	so->ino = st.st_ino;
 	so->tx = sess;
 	so->worker = ktls_worker_pick();
 	for (int i = 0; i < 8; i++)
@@ -290,11 +339,14 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 	so->next_seq = seq;
 
 	pthread_rwlock_wrlock(&fdtab_lock);
-	old = atomic_load(&fdtab[fd]);
-	if (old == NULL)
+	busy = atomic_load(&fdtab[fd]) != NULL || ino_enabled(so->ino);
+	if (!busy) {
+		so->ino_next = *ino_slot(so->ino);
+		*ino_slot(so->ino) = so;
 		atomic_store(&fdtab[fd], so);
+	}
 	pthread_rwlock_unlock(&fdtab_lock);
-	if (old != NULL) {
+	if (busy) {
 		error = -EALREADY;
 		goto err_so;
 	}
