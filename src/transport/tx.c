@@ -17,7 +17,7 @@
 #define TX_IOV_MAX	64
 
 static pthread_mutex_t poller_mtx = PTHREAD_MUTEX_INITIALIZER;
-static int poller_epfd = -1;	/* -1: not started */
+static _Atomic int poller_epfd = -1;	/* -1: not started */
 
 /* Unlink and free sent (or abandoned) records at the head of the queue. */
 static void
@@ -192,12 +192,14 @@ ktls_poller_arm(struct ktls_sock *so)
 		.events = EPOLLOUT | EPOLLONESHOT,
 		.data.ptr = so,
 	};
+	int epfd;
 
 	if (so->armed)
 		return (0);
-	if (poller_epfd < 0 && poller_start() < 0)
+	if ((epfd = atomic_load(&poller_epfd)) < 0 &&
+	    (epfd = poller_start()) < 0)
 		return (-ENOMEM);
-	if (epoll_ctl(poller_epfd, so->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+	if (epoll_ctl(epfd, so->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
 	    so->kfd, &ev) != 0)
 		return (-errno);
 	so->in_epoll = true;
