@@ -45,6 +45,7 @@ ktls_atfork_child(void)
 	ktls_poller_atfork_child();
 	ktls_aio_atfork_child();
 	ktls_sock_atfork_child();
+	ktls_control_atfork_child();
 }
 
 static void

@@ -76,6 +76,10 @@ void	ktls_workers_atfork_child(void);
 void	ktls_poller_atfork_child(void);
 void	ktls_aio_atfork_child(void);
 void	ktls_counters_atfork_child(void);
+void	ktls_control_atfork_child(void);
+
+/* The control socket (control.c): started once a session exists. */
+void	ktls_control_start(void);
 
 /* Counters and sysctl tree (counters.c).  One table declares them all. */
 enum ktls_counter {

@@ -352,6 +352,7 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 	}
 	ktls_counter_add(KC_OFFLOAD_TOTAL, 1);
 	ktls_counter_add(KC_ACTIVE, 1);
+	ktls_control_start();
 	ktls_counter_add(sw_counter(sess->suite), 1);
 	return (0);
 
