@@ -23,7 +23,13 @@ session_check(const struct tls_enable *en, const struct ktls_suite **sp)
 	    en->cipher_key_len, en->auth_algorithm);
 	if (s == NULL)		/* unknown cipher, wrong key length, mismatch */
 		return (-EINVAL);
-	if (en->iv_len != s->iv_len)
+	/*
+	 * TLS 1.2 AES-GCM takes FreeBSD's 4-byte salt (the explicit nonce is
+	 * the sequence number) or, as Linux's crypto_info, salt || first
+	 * explicit nonce (12 bytes).
+	 */
+	if (en->iv_len != s->iv_len &&
+	    !(s->kind == KTLS_AEAD_EXPLICIT && en->iv_len == 12))
 		return (-EINVAL);
 	if (s->kind == KTLS_CBC) {
 		if (en->auth_key == NULL || en->auth_key_len != s->mac_len)
@@ -34,6 +40,16 @@ session_check(const struct tls_enable *en, const struct ktls_suite **sp)
 	}
 	*sp = s;
 	return (0);
+}
+
+static uint64_t
+be64dec(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return (v);
 }
 
 int
@@ -68,7 +84,10 @@ ktls_session_create(const void *optval, socklen_t optlen,
 	if (suite->mac_len != 0)
 		memcpy(k + suite->key_len + suite->iv_len, en.auth_key,
 		    suite->mac_len);
+	if (en.iv_len == 12 && suite->kind == KTLS_AEAD_EXPLICIT)
+		s->params.nonce_off = be64dec(en.iv + 4) - be64dec(en.rec_seq);
 	s->params = (struct ktls_crypto_params){
+		.nonce_off = s->params.nonce_off,
 		.suite = suite,
 		.cipher_key = k,
 		.iv = k + suite->key_len,

@@ -23,6 +23,13 @@ struct ktls_crypto_params {
 	const uint8_t	*cipher_key;	/* suite->key_len bytes */
 	const uint8_t	*iv;		/* suite->iv_len bytes */
 	const uint8_t	*auth_key;	/* suite->mac_len bytes, CBC only */
+	/*
+	 * TLS 1.2 AES-GCM: the explicit nonce of record seq is seq + nonce_off
+	 * (mod 2^64).  0 with FreeBSD's layout (nonce = sequence number);
+	 * Linux's crypto_info brings a first explicit nonce of its own.
+	 * 0 for every other suite.
+	 */
+	uint64_t	nonce_off;
 };
 
 /*
@@ -68,7 +75,10 @@ const struct ktls_backend *ktls_backend_get(unsigned int idx);
  * Record-format helpers shared by backends (RFC 5246 section 6.2.3.3,
  * RFC 7905 section 2, RFC 8446 section 5.3).
  */
-/* The 12-byte AEAD nonce of record seq. */
+/*
+ * The 12-byte AEAD nonce: n is the explicit nonce (TLS 1.2 GCM: salt || n)
+ * or the sequence number (XOR suites: iv ^ n).
+ */
 void	ktls_aead_nonce(const struct ktls_suite *s, const uint8_t *iv,
 	    uint64_t seq, uint8_t nonce[12]);
 /* The AEAD additional data of a record; returns its length (13 or 5). */

@@ -20,6 +20,7 @@ struct ktls_cctx {
 	EVP_CIPHER_CTX		*cipher;
 	EVP_MAC_CTX		*mac;		/* CBC suites */
 	uint8_t			iv[12];		/* AEAD static IV or salt */
+	uint64_t		nonce_off;	/* see ktls_crypto_params */
 	uint8_t			chain[16];	/* TLS 1.0: the next record's IV */
 };
 
@@ -103,6 +104,7 @@ ossl_try(const struct ktls_crypto_params *p, struct ktls_cctx **ctxp)
 			goto decline;
 	} else {
 		memcpy(c->iv, p->iv, s->iv_len);
+		c->nonce_off = p->nonce_off;
 	}
 	*ctxp = c;
 	return (0);
@@ -121,7 +123,7 @@ ossl_aead(struct ktls_cctx *c, const struct ktls_crypt_op *op)
 	size_t aadlen;
 	int n;
 
-	ktls_aead_nonce(s, c->iv, op->seq, nonce);
+	ktls_aead_nonce(s, c->iv, op->seq + c->nonce_off, nonce);
 	if (s->explicit_iv_len != 0)
 		memcpy(op->rec + KTLS_HDR_LEN, nonce + 4, 8);
 	aadlen = ktls_aead_aad(s, op, aad);

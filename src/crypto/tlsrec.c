@@ -12,19 +12,19 @@ be64enc(uint8_t *p, uint64_t v)
 }
 
 void
-ktls_aead_nonce(const struct ktls_suite *s, const uint8_t *iv, uint64_t seq,
+ktls_aead_nonce(const struct ktls_suite *s, const uint8_t *iv, uint64_t n,
     uint8_t nonce[12])
 {
 	if (s->kind == KTLS_AEAD_EXPLICIT) {
-		/* RFC 5288 section 3: salt || explicit nonce (= seq). */
+		/* RFC 5288 section 3: salt || explicit nonce. */
 		memcpy(nonce, iv, 4);
-		be64enc(nonce + 4, seq);
+		be64enc(nonce + 4, n);
 		return;
 	}
 	/* RFC 8446 section 5.3, RFC 7905 section 2: iv ^ padded seq. */
 	memcpy(nonce, iv, 12);
-	for (int i = 11; i >= 4; i--, seq >>= 8)
-		nonce[i] ^= (uint8_t)seq;
+	for (int i = 11; i >= 4; i--, n >>= 8)
+		nonce[i] ^= (uint8_t)n;
 }
 
 void

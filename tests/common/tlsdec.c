@@ -61,6 +61,7 @@ struct tlsdec {
 
 	uint64_t	seq;
 	int		seq_done;	/* the last sequence number was used */
+	uint64_t	nonce_off;	/* TLS 1.2 GCM: explicit = seq + this */
 	uint64_t	nrecords;
 	uint64_t	nonmin;
 
@@ -143,7 +144,8 @@ tlsdec_new(const struct tls_enable *en)
 		/* AES-GCM exists from TLS 1.2 on (RFC 5288). */
 		if (en->tls_vminor == TLS_MINOR_VER_TWO) {
 			kind = K_GCM12;
-			if (ivlen != 4)
+			/* FreeBSD: the salt; Linux: salt || first explicit. */
+			if (ivlen != 4 && ivlen != 12)
 				return (NULL);
 		} else if (en->tls_vminor == TLS_MINOR_VER_THREE) {
 			kind = K_AEAD13;
@@ -230,6 +232,8 @@ tlsdec_new(const struct tls_enable *en)
 	if (kind == K_CBC && d->vminor == TLS_MINOR_VER_ZERO)
 		memcpy(d->chain, d->iv, AES_BLOCK);
 	d->seq = be64dec(en->rec_seq);
+	if (kind == K_GCM12 && ivlen == 12)
+		d->nonce_off = be64dec(en->iv + 4) - d->seq;
 	d->tailp = &d->head;
 	return (d);
 }
@@ -401,11 +405,12 @@ open_aead(struct tlsdec *d, const uint8_t *rec, size_t len, uint8_t **outp,
 	if (d->kind == K_GCM12) {
 		/*
 		 * RFC 5288 3: nonce = salt(4) || explicit(8).  The explicit
-		 * part is free in the RFC, but FreeBSD, Linux and ktls send
-		 * the sequence number; anything else is a sender bug (and a
-		 * repeated one would be fatal to GCM).
+		 * part is free in the RFC, but FreeBSD sends the sequence
+		 * number, and Linux the first explicit nonce of its
+		 * crypto_info plus the records sent since; anything else is
+		 * a sender bug (and a repeated one would be fatal to GCM).
 		 */
-		if (be64dec(rec + HDR_LEN) != d->seq) {
+		if (be64dec(rec + HDR_LEN) != d->seq + d->nonce_off) {
 			fail(d, "explicit nonce %016llx is not the sequence "
 			    "number", (unsigned long long)be64dec(rec +
 			    HDR_LEN));

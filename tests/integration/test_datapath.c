@@ -9,6 +9,7 @@
  */
 #include <aio.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,7 @@ write_all(int fd, const uint8_t *buf, size_t len)
 }
 
 static void
-run_suite(const struct fx_suite *s, int family)
+run_suite(const struct fx_suite *s, int family, bool linux_iv)
 {
 	static const size_t sizes[] = { 0, 1, 16383, 16384, 16385 };
 	const uint64_t start_seq = 0x0123456789abc000ULL;
@@ -82,6 +83,9 @@ run_suite(const struct fx_suite *s, int family)
 	buf = malloc(total);
 	fx_pattern(buf, total, 7);
 	fx_keys_init(&k, s, start_seq);
+	/* Linux's crypto_info layout: salt || first explicit nonce. */
+	if (linux_iv)
+		k.en.iv_len = 12;
 	REQUIRE(fx_tcp_pair(family, fds) == 0, );
 	REQUIRE(ktls_setsockopt(fds[0], IPPROTO_TCP, TCP_TXTLS_ENABLE, &k.en,
 	    sizeof(k.en)) == 0, );
@@ -219,11 +223,16 @@ main(void)
 		int family = f ? AF_INET6 : AF_INET;
 
 		for (int i = 0; i < fx_nsuites; i++) {
-			run_suite(&fx_suites[i], family);
+			run_suite(&fx_suites[i], family, false);
 			tap_result("%s %s: write, writev, sendmsg, sendfile, "
 			    "aio_write decrypt byte-exact", fx_suites[i].name,
 			    family == AF_INET ? "IPv4" : "IPv6");
 		}
+	}
+	for (int i = 0; i < 2; i++) {
+		run_suite(&fx_suites[i], AF_INET, true);
+		tap_result("%s with a 12-byte iv (salt || first explicit nonce, "
+		    "as Linux's crypto_info): decrypts", fx_suites[i].name);
 	}
 	return (tap_done());
 }

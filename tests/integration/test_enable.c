@@ -604,7 +604,7 @@ static const struct bad {
 	{ "AES-CBC key of 20 bytes", CBC12, M_KEYLEN, 20 },
 	{ "AES-CBC key of 24 bytes", CBC10, M_KEYLEN, 24 },
 	/* iv_len for the suite kind. */
-	{ "TLS 1.2 AES-GCM iv_len 12", GCM12, M_IVLEN, 12 },
+	{ "TLS 1.2 AES-GCM iv_len 8", GCM12, M_IVLEN, 8 },
 	{ "TLS 1.2 AES-GCM iv_len 0", GCM12B, M_IVLEN, 0 },
 	{ "TLS 1.2 AES-GCM iv_len 8", GCM12, M_IVLEN, 8 },
 	{ "TLS 1.3 AES-GCM iv_len 4", GCM13, M_IVLEN, 4 },
@@ -1074,7 +1074,7 @@ case_enable_calls(void)
 	settle();
 	fx_keys_init(&k, suite(GCM12), 0);
 	fx_keys_init(&bad, suite(GCM12), 0);
-	bad.en.iv_len = 12;
+	bad.en.iv_len = 8;
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
 	REQUIRE(pipe(p) == 0, );
 	tcp = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -615,7 +615,7 @@ test_new_rejects(void)
 	REJECT(e.tls_vminor = TLS_MINOR_VER_ONE);	/* GCM in TLS 1.1 */
 	REJECT(e.tls_vminor = 5);
 	REJECT(e.cipher_key_len = 24);
-	REJECT(e.iv_len = 12);		/* TLS 1.2 GCM takes the salt */
+	REJECT(e.iv_len = 8);		/* TLS 1.2 GCM: salt, or salt || explicit */
 	REJECT(e.tls_vminor = TLS_MINOR_VER_THREE);	/* ... 1.3 the IV */
 	REJECT(e.auth_algorithm = CRYPTO_SHA1_HMAC);
 	REJECT(e.cipher_algorithm = 99);
