@@ -133,6 +133,36 @@ int	ktls_shutdown(int fd, int how);
 int	ktls_close(int fd);
 
 /*
+ * For interposers, and programs that duplicate descriptors themselves:
+ * after dup(2), dup2(2), dup3(2) or fcntl(F_DUPFD*) of an enabled socket,
+ * ktls_fd_dup(oldfd, newfd) makes newfd a descriptor of the same TLS
+ * session; ktls_fd_closed(fd) tells ktls that fd was closed or replaced by
+ * other means (close(2) is ktls_close's job otherwise).  The session ends
+ * when its last descriptor goes.
+ */
+int	ktls_fd_dup(int oldfd, int newfd);
+void	ktls_fd_closed(int fd);
+
+/*
+ * The transmit state of an enabled socket, as Linux's
+ * getsockopt(SOL_TLS, TLS_TX) reports it: the suite, the key, the IV
+ * (TLS 1.2 AES-GCM: salt || the next record's explicit nonce, 12 bytes)
+ * and the next record's sequence number.  0, or -1 with errno ENOENT when
+ * fd is not enabled.  Holds the key: wipe it after use.
+ */
+struct ktls_tx_info {
+	int	cipher_algorithm;
+	int	cipher_key_len;
+	int	auth_algorithm;
+	int	iv_len;
+	uint8_t	tls_vminor;
+	uint8_t	cipher_key[32];
+	uint8_t	iv[16];
+	uint8_t	rec_seq[8];
+};
+int	ktls_get_tx(int fd, struct ktls_tx_info *ti);
+
+/*
  * POSIX asynchronous writes.  The result is reported in the aiocb as glibc
  * does, so ktls_aio_error/ktls_aio_return and libc's aio_error/aio_return
  * both read it.

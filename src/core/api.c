@@ -462,38 +462,112 @@ ktls_shutdown(int fd, int how)
 }
 
 /*
- * close(2): the number is free at once; queued records still go out and
- * the connection is closed after them, as the kernel does, unless
- * SO_LINGER says otherwise: a zero linger time resets the connection and
- * drops the queue; a positive one makes close wait (at most that long)
- * for the queue to reach the kernel.
+ * The application let go of one descriptor of the socket.  When it was the
+ * last, the connection is closed after the queued records, as the kernel
+ * does after close(2), unless SO_LINGER says otherwise: a zero linger time
+ * resets the connection and drops the queue; a positive one makes the
+ * caller wait (at most that long) for the queue to reach the kernel.
+ * Consumes the table's reference.
  */
-KTLS_EXPORT int
-ktls_close(int fd)
+static void
+sock_drop_fd(struct ktls_sock *so)
 {
-	struct ktls_sock *so = ktls_sock_unlink(fd);
 	struct linger l = { 0 };
 	socklen_t len = sizeof(l);
 	struct timespec deadline;
 
+	ktls_sys.getsockopt(so->kfd, SOL_SOCKET, SO_LINGER, &l, &len);
+	pthread_mutex_lock(&so->mtx);
+	if (--so->nfds == 0) {
+		if (l.l_onoff && l.l_linger == 0) {
+			ktls_sock_fail(so, ECONNABORTED, true);
+		} else if (l.l_onoff) {
+			clock_gettime(CLOCK_MONOTONIC, &deadline);
+			deadline.tv_sec += l.l_linger;
+			while (so->head != NULL && !atomic_load(&so->dead) &&
+			    ktls_sock_wait(so, &deadline) == 0)
+				;
+		}
+	}
+	ktls_sock_unlock(so);
+	ktls_sock_rele(so);	/* the last record's release frees it */
+}
+
+/* close(2): the number is free at once; queued records still go out. */
+KTLS_EXPORT int
+ktls_close(int fd)
+{
+	struct ktls_sock *so = ktls_sock_unlink(fd);
+
 	ktls_init();
 	if (so == NULL)
 		return (ktls_sys.close(fd));
-	ktls_sys.getsockopt(so->kfd, SOL_SOCKET, SO_LINGER, &l, &len);
 	ktls_sys.close(fd);
+	sock_drop_fd(so);
+	return (0);
+}
+
+KTLS_EXPORT int
+ktls_fd_dup(int oldfd, int newfd)
+{
+	struct ktls_sock *so;
+	int error;
+
+	if (oldfd == newfd || (so = ktls_sock_lookup(oldfd)) == NULL)
+		return (0);
+	ktls_fd_closed(newfd);
 	pthread_mutex_lock(&so->mtx);
-	so->closed = true;
-	if (l.l_onoff && l.l_linger == 0) {
-		ktls_sock_fail(so, ECONNABORTED, true);
-	} else if (l.l_onoff) {
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_sec += l.l_linger;
-		while (so->head != NULL && !atomic_load(&so->dead) &&
-		    ktls_sock_wait(so, &deadline) == 0)
-			;
+	so->nfds++;
+	pthread_mutex_unlock(&so->mtx);
+	/* The lookup's reference becomes the new entry's. */
+	if ((error = ktls_sock_link(newfd, so)) != 0) {
+		sock_drop_fd(so);
+		return ((int)ret(error));
 	}
-	ktls_sock_unlock(so);
-	ktls_sock_rele(so);	/* the table's: the last record frees it */
+	return (0);
+}
+
+KTLS_EXPORT void
+ktls_fd_closed(int fd)
+{
+	struct ktls_sock *so = ktls_sock_unlink(fd);
+
+	if (so != NULL)
+		sock_drop_fd(so);
+}
+
+KTLS_EXPORT int
+ktls_get_tx(int fd, struct ktls_tx_info *ti)
+{
+	struct ktls_sock *so = ktls_sock_lookup(fd);
+	const struct ktls_session *s;
+	uint64_t seq;
+
+	if (so == NULL)
+		return ((int)ret(-ENOENT));
+	s = so->tx;
+	memset(ti, 0, sizeof(*ti));
+	ti->cipher_algorithm = s->suite->cipher_alg;
+	ti->cipher_key_len = s->suite->key_len;
+	ti->auth_algorithm = s->suite->auth_alg;
+	ti->tls_vminor = s->suite->vminor;
+	memcpy(ti->cipher_key, s->params.cipher_key, s->suite->key_len);
+	pthread_mutex_lock(&so->mtx);
+	seq = so->next_seq;
+	pthread_mutex_unlock(&so->mtx);
+	ktls_sock_rele(so);
+	for (int i = 7; i >= 0; i--)
+		ti->rec_seq[i] = (uint8_t)(seq >> (8 * (7 - i)));
+	memcpy(ti->iv, s->params.iv, s->suite->iv_len);
+	ti->iv_len = s->suite->iv_len;
+	if (s->suite->kind == KTLS_AEAD_EXPLICIT) {
+		/* salt || the next record's explicit nonce */
+		uint64_t n = seq + s->params.nonce_off;
+
+		for (int i = 11; i >= 4; i--, n >>= 8)
+			ti->iv[i] = (uint8_t)n;
+		ti->iv_len = 12;
+	}
 	return (0);
 }
 

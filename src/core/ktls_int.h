@@ -174,7 +174,7 @@ struct ktls_sock {
 	size_t			queued;		/* wire bytes in the queue */
 	int			error;		/* sticky, reported once */
 	_Atomic bool		dead;		/* nothing more can be sent */
-	bool			closed;		/* application closed its fd */
+	int			nfds;		/* application fds in the table */
 	bool			shut_wr;	/* shutdown(SHUT_WR) asked for */
 	bool			fin_sent;	/* ... and done, queue empty */
 	bool			kfull;		/* last send hit EAGAIN */
@@ -196,6 +196,7 @@ struct ktls_sock *ktls_sock_hold(struct ktls_sock *so);
 void	ktls_sock_rele(struct ktls_sock *so);
 struct ktls_sock *ktls_sock_lookup(int fd);	/* returns a reference */
 struct ktls_sock *ktls_sock_unlink(int fd);	/* the table's reference */
+int	ktls_sock_link(int fd, struct ktls_sock *so);
 int	ktls_sock_enable(int fd, const void *optval, socklen_t optlen);
 struct timespec;
 int	ktls_sock_wait(struct ktls_sock *so, const struct timespec *deadline);

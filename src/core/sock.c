@@ -113,6 +113,24 @@ ktls_sock_unlink(int fd)
 	return (so);
 }
 
+/* Enter so under fd (a reference of the caller's becomes the table's). */
+int
+ktls_sock_link(int fd, struct ktls_sock *so)
+{
+	int error = 0;
+
+	pthread_once(&fdtab_once, fdtab_init);
+	if (fd < 0 || fd >= fdtab_size)
+		return (-EBADF);
+	pthread_rwlock_wrlock(&fdtab_lock);
+	if (atomic_load(&fdtab[fd]) != NULL)
+		error = -EBUSY;
+	else
+		atomic_store(&fdtab[fd], so);
+	pthread_rwlock_unlock(&fdtab_lock);
+	return (error);
+}
+
 struct ktls_sock *
 ktls_sock_hold(struct ktls_sock *so)
 {
@@ -330,6 +348,7 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 	pthread_mutex_init(&so->mtx, NULL);
 	atomic_init(&so->refs, 1);		/* the table's */
 	so->fd = fd;
+	so->nfds = 1;
 	so->kfd = kfd;
 	so->ino = st.st_ino;
 	so->tx = sess;
