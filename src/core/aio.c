@@ -130,7 +130,7 @@ ktls_aio_write(struct aiocb *cb)
 	struct aio_req *q;
 	pthread_t tid;
 
-	ktls_init();
+	ktls_sys_init();
 	if (cb == NULL || (so = ktls_sock_lookup(cb->aio_fildes)) == NULL)
 		return (ktls_sys.aio_write(cb));
 	if ((q = malloc(sizeof(*q))) == NULL) {
@@ -170,14 +170,14 @@ ktls_aio_write(struct aiocb *cb)
 KTLS_EXPORT int
 ktls_aio_error(const struct aiocb *cb)
 {
-	ktls_init();
+	ktls_sys_init();
 	return (ktls_sys.aio_error(cb));
 }
 
 KTLS_EXPORT ssize_t
 ktls_aio_return(struct aiocb *cb)
 {
-	ktls_init();
+	ktls_sys_init();
 	return (ktls_sys.aio_return(cb));
 }
 
@@ -202,7 +202,7 @@ ktls_aio_suspend(const struct aiocb *const list[], int nent,
 	struct timespec end, now, slice;
 	int r = 0;
 
-	ktls_init();
+	ktls_sys_init();
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	if (timeout != NULL) {
 		end.tv_sec += timeout->tv_sec;

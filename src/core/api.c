@@ -308,7 +308,7 @@ ktls_sendmsg(int fd, const struct msghdr *msg, int flags)
 	ssize_t r;
 
 	if (so == NULL) {
-		ktls_init();
+		ktls_sys_init();
 		return (ktls_sys.sendmsg(fd, msg, flags));
 	}
 	r = msg == NULL ? -EFAULT :
@@ -326,7 +326,7 @@ ktls_writev(int fd, const struct iovec *iov, int iovcnt)
 	ssize_t r;
 
 	if (so == NULL) {
-		ktls_init();
+		ktls_sys_init();
 		return (ktls_sys.writev(fd, iov, iovcnt));
 	}
 	r = iovcnt < 0 ? -EINVAL :
@@ -344,7 +344,7 @@ ktls_send(int fd, const void *buf, size_t len, int flags)
 	ssize_t r;
 
 	if (so == NULL) {
-		ktls_init();
+		ktls_sys_init();
 		return (ktls_sys.send(fd, buf, len, flags));
 	}
 	r = ktls_sock_sendmsg(so, &msg, flags, sock_nonblock(so, flags));
@@ -361,7 +361,7 @@ ktls_write(int fd, const void *buf, size_t len)
 	ssize_t r;
 
 	if (so == NULL) {
-		ktls_init();
+		ktls_sys_init();
 		return (ktls_sys.write(fd, buf, len));
 	}
 	/* write(2) on a socket raises SIGPIPE like send() without flags. */
@@ -426,7 +426,7 @@ ktls_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 	ssize_t r;
 
 	if (so == NULL) {
-		ktls_init();
+		ktls_sys_init();
 		return (ktls_sys.sendfile(out_fd, in_fd, offset, count));
 	}
 	r = sock_sendfile(so, in_fd, offset, count);
@@ -441,7 +441,7 @@ ktls_shutdown(int fd, int how)
 	int r = 0;
 
 	if (so == NULL) {
-		ktls_init();
+		ktls_sys_init();
 		return (ktls_sys.shutdown(fd, how));
 	}
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
@@ -499,7 +499,7 @@ ktls_close(int fd)
 {
 	struct ktls_sock *so = ktls_sock_unlink(fd);
 
-	ktls_init();
+	ktls_sys_init();
 	if (so == NULL)
 		return (ktls_sys.close(fd));
 	ktls_sys.close(fd);
@@ -578,7 +578,7 @@ ktls_setsockopt(int fd, int level, int optname, const void *optval,
 	struct ktls_sock *so;
 	int mode, r;
 
-	ktls_init();
+	ktls_sys_init();
 	if (level != IPPROTO_TCP || (optname & ~0xff) != KTLS_SOCKOPT_BASE)
 		return (ktls_sys.setsockopt(fd, level, optname, optval, optlen));
 	switch (optname) {
@@ -619,7 +619,7 @@ ktls_getsockopt(int fd, int level, int optname, void *optval,
 	int mode, type;
 	socklen_t len = sizeof(type);
 
-	ktls_init();
+	ktls_sys_init();
 	if (level != IPPROTO_TCP || optname != TCP_TXTLS_MODE)
 		return (ktls_sys.getsockopt(fd, level, optname, optval, optlen));
 	if (ktls_sys.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)

@@ -10,6 +10,7 @@ extern const struct ktls_backend ktls_backend_openssl;
 
 struct ktls_sysops ktls_sys;
 _Atomic size_t ktls_unsent;
+static pthread_once_t sys_once = PTHREAD_ONCE_INIT;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 /*
@@ -49,10 +50,8 @@ ktls_atfork_child(void)
 }
 
 static void
-init_once_fn(void)
+sys_once_fn(void)
 {
-	const char *e;
-
 	SYS_RESOLVE(write);
 	SYS_RESOLVE(writev);
 	SYS_RESOLVE(send);
@@ -69,7 +68,25 @@ init_once_fn(void)
 	SYS_RESOLVE(aio_error);
 	SYS_RESOLVE(aio_return);
 	SYS_RESOLVE(aio_suspend);
+}
 
+/*
+ * Only the system-call table: what a call on an fd ktls does not manage
+ * needs.  Kept apart from ktls_init(), whose set-up (libcrypto's own) may
+ * itself open and close files through an interposer's close().
+ */
+void
+ktls_sys_init(void)
+{
+	pthread_once(&sys_once, sys_once_fn);
+}
+
+static void
+init_once_fn(void)
+{
+	const char *e;
+
+	ktls_sys_init();
 	ktls_backend_register(&ktls_backend_openssl);
 	atexit(ktls_exit_drain);
 	pthread_atfork(NULL, NULL, ktls_atfork_child);

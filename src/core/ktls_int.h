@@ -69,6 +69,8 @@ extern struct ktls_sysops ktls_sys;
 
 /* Library-wide set-up, idempotent; starts no thread. */
 void	ktls_init(void);
+/* Just the ktls_sys table (the pass-through path). */
+void	ktls_sys_init(void);
 
 /* pthread_atfork() child handlers, one per module that keeps threads. */
 void	ktls_sock_atfork_child(void);

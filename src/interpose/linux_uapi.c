@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Linux's kTLS socket API (Documentation/networking/tls.rst,
+ * net/tls/tls_main.c) on top of ktls: setsockopt(SOL_TCP, TCP_ULP, "tls"),
+ * then setsockopt(SOL_TLS, TLS_TX, struct tls12_crypto_info_*), read back
+ * with getsockopt(SOL_TLS, TLS_TX).  The crypto_info is turned into
+ * FreeBSD's struct tls_enable and given to the engine; errors are Linux's.
+ * Only <ktls.h> of the engine is used.
+ */
+#include <errno.h>
+#include <linux/tls.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include "ktls.h"
+#include "interpose.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS		282
+#endif
+#ifndef TCP_ULP
+#define TCP_ULP		31
+#endif
+#define ULP_NAME_MAX	16	/* TCP_ULP_NAME_MAX */
+
+/* Which fds have the "tls" ULP (ktls's own fd table knows the sessions). */
+static _Atomic(uint8_t) *ulp;
+static int ulp_size;
+static pthread_once_t ulp_once = PTHREAD_ONCE_INIT;
+
+static void
+ulp_init(void)
+{
+	struct rlimit rl;
+	rlim_t n = 65536;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max > n)
+		n = rl.rlim_max;
+	if (n > (1 << 22))
+		n = 1 << 22;
+	ulp = calloc((size_t)n, sizeof(*ulp));
+	ulp_size = ulp != NULL ? (int)n : 0;
+}
+
+static bool
+ulp_get(int fd)
+{
+	return (ulp != NULL && fd >= 0 && fd < ulp_size &&
+	    atomic_load_explicit(&ulp[fd], memory_order_relaxed));
+}
+
+static void
+ulp_set(int fd, bool on)
+{
+	if (on)
+		pthread_once(&ulp_once, ulp_init);
+	if (ulp != NULL && fd >= 0 && fd < ulp_size)
+		atomic_store_explicit(&ulp[fd], on, memory_order_relaxed);
+}
+
+void
+kti_fd_dup(int oldfd, int newfd)
+{
+	if (oldfd == newfd)
+		return;
+	ktls_fd_dup(oldfd, newfd);
+	ulp_set(newfd, ulp_get(oldfd));
+}
+
+void
+kti_ulp_forget(int fd)
+{
+	ulp_set(fd, false);
+}
+
+void
+kti_fd_closed(int fd)
+{
+	ktls_fd_closed(fd);
+	ulp_set(fd, false);
+}
+
+static int
+fail(int error)
+{
+	errno = error;
+	return (-1);
+}
+
+static bool
+ktls_enabled(void)
+{
+	int on = 0;
+	size_t len = sizeof(on);
+
+	return (ktls_sysctl_get("kern.ipc.tls.enable", &on, &len) == 0 && on);
+}
+
+/* setsockopt(SOL_TCP, TCP_ULP, "tls"): tls_init() in net/tls/tls_main.c. */
+static int
+ulp_attach(int fd, const void *optval, socklen_t optlen)
+{
+	char name[ULP_NAME_MAX];
+	int type = 0, proto = 0;
+	socklen_t len = sizeof(type);
+	struct sockaddr_storage ss;
+
+	if (optval == NULL || optlen < 1)
+		return (fail(EFAULT));
+	memset(name, 0, sizeof(name));
+	memcpy(name, optval, optlen < sizeof(name) - 1 ? optlen :
+	    sizeof(name) - 1);
+	if (strcmp(name, "tls") != 0 || !ktls_enabled())
+		return (KTI_PASS);	/* another ULP, or ktls is off */
+	if (kti_libc.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+		return (-1);
+	len = sizeof(proto);
+	kti_libc.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len);
+	if (type != SOCK_STREAM || proto != IPPROTO_TCP)
+		return (fail(EOPNOTSUPP));
+	if (ulp_get(fd))
+		return (fail(EEXIST));
+	len = sizeof(ss);
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+		return (fail(ENOTCONN));
+	ulp_set(fd, true);
+	return (0);
+}
+
+/* The layouts of <linux/tls.h> the engine serves. */
+static int
+crypto_info_size(int cipher)
+{
+	switch (cipher) {
+	case TLS_CIPHER_AES_GCM_128:
+		return (sizeof(struct tls12_crypto_info_aes_gcm_128));
+	case TLS_CIPHER_AES_GCM_256:
+		return (sizeof(struct tls12_crypto_info_aes_gcm_256));
+	case TLS_CIPHER_CHACHA20_POLY1305:
+		return (sizeof(struct tls12_crypto_info_chacha20_poly1305));
+	default:
+		return (-1);
+	}
+}
+
+/* setsockopt(SOL_TLS, TLS_TX): do_tls_setsockopt_conf(). */
+static int
+tls_tx_set(int fd, const void *optval, socklen_t optlen)
+{
+	union {
+		struct tls_crypto_info			info;
+		struct tls12_crypto_info_aes_gcm_128	g128;
+		struct tls12_crypto_info_aes_gcm_256	g256;
+		struct tls12_crypto_info_chacha20_poly1305 chacha;
+	} ci;
+	struct tls_enable en;
+	uint8_t iv[12];
+	int r, error;
+
+	if (optval == NULL || optlen < sizeof(ci.info))
+		return (fail(EINVAL));
+	memcpy(&ci.info, optval, sizeof(ci.info));
+	if (ci.info.version != TLS_1_2_VERSION &&
+	    ci.info.version != TLS_1_3_VERSION)
+		return (fail(EINVAL));
+	r = crypto_info_size(ci.info.cipher_type);
+	if (r < 0 || optlen != (socklen_t)r)
+		return (fail(EINVAL));
+	memcpy(&ci, optval, optlen);
+
+	memset(&en, 0, sizeof(en));
+	en.tls_vmajor = TLS_MAJOR_VER_ONE;
+	en.tls_vminor = ci.info.version == TLS_1_3_VERSION ?
+	    TLS_MINOR_VER_THREE : TLS_MINOR_VER_TWO;
+	en.iv = iv;
+	en.iv_len = 12;
+	switch (ci.info.cipher_type) {
+	case TLS_CIPHER_AES_GCM_128:
+		/* TLS 1.2: salt || first explicit nonce; 1.3: the static IV. */
+		en.cipher_algorithm = CRYPTO_AES_NIST_GCM_16;
+		en.cipher_key = ci.g128.key;
+		en.cipher_key_len = sizeof(ci.g128.key);
+		memcpy(iv, ci.g128.salt, 4);
+		memcpy(iv + 4, ci.g128.iv, 8);
+		memcpy(en.rec_seq, ci.g128.rec_seq, 8);
+		break;
+	case TLS_CIPHER_AES_GCM_256:
+		en.cipher_algorithm = CRYPTO_AES_NIST_GCM_16;
+		en.cipher_key = ci.g256.key;
+		en.cipher_key_len = sizeof(ci.g256.key);
+		memcpy(iv, ci.g256.salt, 4);
+		memcpy(iv + 4, ci.g256.iv, 8);
+		memcpy(en.rec_seq, ci.g256.rec_seq, 8);
+		break;
+	default:
+		en.cipher_algorithm = CRYPTO_CHACHA20_POLY1305;
+		en.cipher_key = ci.chacha.key;
+		en.cipher_key_len = sizeof(ci.chacha.key);
+		memcpy(iv, ci.chacha.iv, 12);
+		memcpy(en.rec_seq, ci.chacha.rec_seq, 8);
+		break;
+	}
+	r = ktls_setsockopt(fd, IPPROTO_TCP, TCP_TXTLS_ENABLE, &en, sizeof(en));
+	error = errno;
+	explicit_bzero(&ci, sizeof(ci));
+	explicit_bzero(iv, sizeof(iv));
+	if (r == 0)
+		return (0);
+	/* Linux says EBUSY for keys already set. */
+	return (fail(error == EALREADY ? EBUSY : error));
+}
+
+/* getsockopt(SOL_TLS, TLS_TX): do_tls_getsockopt_conf(). */
+static int
+tls_tx_get(int fd, void *optval, socklen_t *optlen)
+{
+	union {
+		struct tls_crypto_info			info;
+		struct tls12_crypto_info_aes_gcm_128	g128;
+		struct tls12_crypto_info_aes_gcm_256	g256;
+		struct tls12_crypto_info_chacha20_poly1305 chacha;
+	} ci;
+	struct ktls_tx_info ti;
+	socklen_t len;
+	int size;
+
+	if (optval == NULL || optlen == NULL)
+		return (fail(EFAULT));
+	len = *optlen;
+	if (len < sizeof(ci.info))
+		return (fail(EINVAL));
+	if (ktls_get_tx(fd, &ti) != 0)
+		return (fail(EBUSY));	/* keys not set yet */
+	memset(&ci, 0, sizeof(ci));
+	ci.info.version = ti.tls_vminor == TLS_MINOR_VER_THREE ?
+	    TLS_1_3_VERSION : TLS_1_2_VERSION;
+	if (ti.cipher_algorithm == CRYPTO_CHACHA20_POLY1305)
+		ci.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+	else if (ti.cipher_algorithm == CRYPTO_AES_NIST_GCM_16)
+		ci.info.cipher_type = ti.cipher_key_len == 16 ?
+		    TLS_CIPHER_AES_GCM_128 : TLS_CIPHER_AES_GCM_256;
+	else {
+		/* Enabled with FreeBSD's API in a suite Linux has no name for. */
+		explicit_bzero(&ti, sizeof(ti));
+		return (fail(EINVAL));
+	}
+	size = len == sizeof(ci.info) ? (int)sizeof(ci.info) :
+	    crypto_info_size(ci.info.cipher_type);
+	if (len != (socklen_t)size) {
+		explicit_bzero(&ti, sizeof(ti));
+		return (fail(EINVAL));
+	}
+	switch (ci.info.cipher_type) {
+	case TLS_CIPHER_AES_GCM_128:
+		memcpy(ci.g128.key, ti.cipher_key, 16);
+		memcpy(ci.g128.salt, ti.iv, 4);
+		memcpy(ci.g128.iv, ti.iv + 4, 8);
+		memcpy(ci.g128.rec_seq, ti.rec_seq, 8);
+		break;
+	case TLS_CIPHER_AES_GCM_256:
+		memcpy(ci.g256.key, ti.cipher_key, 32);
+		memcpy(ci.g256.salt, ti.iv, 4);
+		memcpy(ci.g256.iv, ti.iv + 4, 8);
+		memcpy(ci.g256.rec_seq, ti.rec_seq, 8);
+		break;
+	default:
+		memcpy(ci.chacha.key, ti.cipher_key, 32);
+		memcpy(ci.chacha.iv, ti.iv, 12);
+		memcpy(ci.chacha.rec_seq, ti.rec_seq, 8);
+		break;
+	}
+	memcpy(optval, &ci, (size_t)size);
+	*optlen = (socklen_t)size;
+	explicit_bzero(&ci, sizeof(ci));
+	explicit_bzero(&ti, sizeof(ti));
+	return (0);
+}
+
+int
+kti_setsockopt(int fd, int level, int optname, const void *optval,
+    socklen_t optlen)
+{
+	int on;
+
+	if (level == IPPROTO_TCP && optname == TCP_ULP)
+		return (ulp_attach(fd, optval, optlen));
+	if (level != SOL_TLS || !ulp_get(fd))
+		return (KTI_PASS);
+	switch (optname) {
+	case TLS_TX:
+		return (tls_tx_set(fd, optval, optlen));
+	case TLS_TX_ZEROCOPY_RO:
+		/* A promise that sendfile's file will not change: a hint. */
+		if (optval == NULL || optlen != sizeof(int))
+			return (fail(EINVAL));
+		memcpy(&on, optval, sizeof(on));
+		return (on == 0 || on == 1 ? 0 : fail(EINVAL));
+	default:
+		/* TLS_RX: receive stays in userspace (OpenSSL falls back). */
+		return (fail(ENOPROTOOPT));
+	}
+}
+
+int
+kti_getsockopt(int fd, int level, int optname, void *optval,
+    socklen_t *optlen)
+{
+	char name[ULP_NAME_MAX] = "tls";
+	int zero = 0;
+
+	if (level == IPPROTO_TCP && optname == TCP_ULP && ulp_get(fd)) {
+		if (optval == NULL || optlen == NULL)
+			return (fail(EFAULT));
+		if (*optlen > sizeof(name))
+			*optlen = sizeof(name);
+		memcpy(optval, name, *optlen);
+		return (0);
+	}
+	if (level != SOL_TLS || !ulp_get(fd))
+		return (KTI_PASS);
+	switch (optname) {
+	case TLS_TX:
+		return (tls_tx_get(fd, optval, optlen));
+	case TLS_TX_ZEROCOPY_RO:
+		if (optval == NULL || optlen == NULL)
+			return (fail(EFAULT));
+		if (*optlen < sizeof(int))
+			return (fail(EINVAL));
+		memcpy(optval, &zero, sizeof(zero));
+		*optlen = sizeof(int);
+		return (0);
+	default:
+		return (fail(ENOPROTOOPT));
+	}
+}

@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The LD_PRELOAD interposer: libc's names for every way data can be
+ * written to a socket or a descriptor can change, each handing over to
+ * the engine's ktls_* call (which goes straight to libc for an fd ktls
+ * does not manage), plus the Linux kTLS socket options (linux_uapi.c).
+ *
+ * Loaded by ktls-run.  The engine is linked into this library, so its
+ * dlsym(RTLD_NEXT) finds libc's functions, not these.
+ *
+ * Built without _FILE_OFFSET_BITS=64, so that the headers do not rename
+ * sendfile, fcntl, aio_write... to their *64 twins: both names are defined
+ * here, each on purpose (x86_64 and every LP64 target have one off_t).
+ */
+#undef _FILE_OFFSET_BITS
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "ktls.h"
+#include "interpose.h"
+
+#define KTI_EXPORT	__attribute__((visibility("default")))
+
+struct kti_libc kti_libc;
+static pthread_once_t libc_once = PTHREAD_ONCE_INIT;
+
+#define LIBC_RESOLVE(name)						\
+	(kti_libc.name = (__typeof__(kti_libc.name))dlsym(RTLD_NEXT, #name))
+
+static void
+libc_once_fn(void)
+{
+	LIBC_RESOLVE(dup);
+	LIBC_RESOLVE(dup2);
+	LIBC_RESOLVE(dup3);
+	LIBC_RESOLVE(fcntl);
+	LIBC_RESOLVE(close_range);
+	LIBC_RESOLVE(getsockopt);
+}
+
+void
+kti_libc_init(void)
+{
+	pthread_once(&libc_once, libc_once_fn);
+}
+
+KTI_EXPORT ssize_t
+write(int fd, const void *buf, size_t len)
+{
+	return (ktls_write(fd, buf, len));
+}
+
+KTI_EXPORT ssize_t
+writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	return (ktls_writev(fd, iov, iovcnt));
+}
+
+KTI_EXPORT ssize_t
+send(int fd, const void *buf, size_t len, int flags)
+{
+	return (ktls_send(fd, buf, len, flags));
+}
+
+KTI_EXPORT ssize_t
+sendto(int fd, const void *buf, size_t len, int flags,
+    const struct sockaddr *addr, socklen_t alen)
+{
+	struct msghdr msg;
+	struct iovec iov;
+
+	/* TCP is connected: the address plays no part (as tcp_sendmsg). */
+	if (addr == NULL)
+		return (ktls_send(fd, buf, len, flags));
+	iov.iov_base = (void *)buf;
+	iov.iov_len = len;
+	msg = (struct msghdr){ .msg_name = (void *)addr, .msg_namelen = alen,
+	    .msg_iov = &iov, .msg_iovlen = 1 };
+	return (ktls_sendmsg(fd, &msg, flags));
+}
+
+KTI_EXPORT ssize_t
+sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	return (ktls_sendmsg(fd, msg, flags));
+}
+
+/* sendmmsg(2): the messages one after the other, as the kernel does. */
+KTI_EXPORT int
+sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+	unsigned int i;
+	ssize_t n;
+
+	if (vlen > UIO_MAXIOV)
+		vlen = UIO_MAXIOV;
+	for (i = 0; i < vlen; i++) {
+		n = ktls_sendmsg(fd, &vec[i].msg_hdr, flags);
+		if (n < 0)
+			return (i > 0 ? (int)i : -1);
+		vec[i].msg_len = (unsigned int)n;
+	}
+	return ((int)i);
+}
+
+KTI_EXPORT ssize_t
+sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	return (ktls_sendfile(out_fd, in_fd, offset, count));
+}
+
+KTI_EXPORT ssize_t
+sendfile64(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	return (ktls_sendfile(out_fd, in_fd, offset, count));
+}
+
+KTI_EXPORT int
+aio_write(struct aiocb *cb)
+{
+	return (ktls_aio_write(cb));
+}
+
+/* struct aiocb64 is struct aiocb where off_t is 64-bit. */
+_Static_assert(sizeof(struct aiocb64) == sizeof(struct aiocb),
+    "aiocb64 layout");
+
+KTI_EXPORT int
+aio_write64(struct aiocb64 *cb)
+{
+	return (ktls_aio_write((struct aiocb *)cb));
+}
+
+/*
+ * glibc's aio_suspend knows only its own requests; ktls's waits for
+ * both kinds.
+ */
+KTI_EXPORT int
+aio_suspend(const struct aiocb *const list[], int nent,
+    const struct timespec *timeout)
+{
+	return (ktls_aio_suspend(list, nent, timeout));
+}
+
+KTI_EXPORT int
+aio_suspend64(const struct aiocb64 *const list[], int nent,
+    const struct timespec *timeout)
+{
+	return (ktls_aio_suspend((const struct aiocb *const *)list, nent,
+	    timeout));
+}
+
+KTI_EXPORT int
+shutdown(int fd, int how)
+{
+	return (ktls_shutdown(fd, how));
+}
+
+KTI_EXPORT int
+close(int fd)
+{
+	kti_ulp_forget(fd);
+	return (ktls_close(fd));
+}
+
+KTI_EXPORT int
+close_range(unsigned int first, unsigned int last, int flags)
+{
+	int r;
+
+	kti_libc_init();
+	if (kti_libc.close_range == NULL) {
+		errno = ENOSYS;
+		return (-1);
+	}
+	r = kti_libc.close_range(first, last, flags);
+	/* CLOSE_RANGE_CLOEXEC closes nothing now. */
+	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
+		if (last > (1u << 22))
+			last = 1u << 22;
+		for (unsigned int fd = first; fd <= last; fd++)
+			kti_fd_closed((int)fd);
+	}
+	return (r);
+}
+
+KTI_EXPORT int
+dup(int oldfd)
+{
+	int fd;
+
+	kti_libc_init();
+	if ((fd = kti_libc.dup(oldfd)) >= 0)
+		kti_fd_dup(oldfd, fd);
+	return (fd);
+}
+
+KTI_EXPORT int
+dup2(int oldfd, int newfd)
+{
+	int fd;
+
+	kti_libc_init();
+	if ((fd = kti_libc.dup2(oldfd, newfd)) >= 0 && oldfd != newfd) {
+		kti_fd_closed(newfd);	/* dup2 closed what newfd was */
+		kti_fd_dup(oldfd, newfd);
+	}
+	return (fd);
+}
+
+KTI_EXPORT int
+dup3(int oldfd, int newfd, int flags)
+{
+	int fd;
+
+	kti_libc_init();
+	if ((fd = kti_libc.dup3(oldfd, newfd, flags)) >= 0) {
+		kti_fd_closed(newfd);
+		kti_fd_dup(oldfd, newfd);
+	}
+	return (fd);
+}
+
+static int
+kti_fcntl(int fd, int cmd, va_list ap)
+{
+	void *arg = va_arg(ap, void *);	/* int or pointer: as glibc does */
+	int r;
+
+	kti_libc_init();
+	r = kti_libc.fcntl(fd, cmd, arg);
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+		kti_fd_dup(fd, r);
+	return (r);
+}
+
+KTI_EXPORT int
+fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, cmd);
+	r = kti_fcntl(fd, cmd, ap);
+	va_end(ap);
+	return (r);
+}
+
+KTI_EXPORT int
+fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, cmd);
+	r = kti_fcntl(fd, cmd, ap);
+	va_end(ap);
+	return (r);
+}
+
+KTI_EXPORT int
+setsockopt(int fd, int level, int optname, const void *optval,
+    socklen_t optlen)
+{
+	int r;
+
+	kti_libc_init();
+	if ((r = kti_setsockopt(fd, level, optname, optval, optlen)) != KTI_PASS)
+		return (r);
+	return (ktls_setsockopt(fd, level, optname, optval, optlen));
+}
+
+KTI_EXPORT int
+getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
+{
+	int r;
+
+	kti_libc_init();
+	if ((r = kti_getsockopt(fd, level, optname, optval, optlen)) != KTI_PASS)
+		return (r);
+	return (ktls_getsockopt(fd, level, optname, optval, optlen));
+}
