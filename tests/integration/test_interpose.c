@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The interposer, as a program that knows nothing of ktls sees it: it is
+ * run with LD_PRELOAD=libktls-preload.so and calls libc's names only
+ * (setsockopt, write, sendmsg, sendfile, dup, close...).  Linux's kTLS
+ * socket API must work as on a kernel with kTLS, every byte on the wire
+ * must be records that tlsdec (OpenSSL EVP, no engine code) decrypts, the
+ * errors must be Linux's, and plain sockets must be untouched.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/tls.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "fixture.h"
+#include "tap.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS		282
+#endif
+
+union crypto_info {
+	struct tls_crypto_info			info;
+	struct tls12_crypto_info_aes_gcm_128	g128;
+	struct tls12_crypto_info_aes_gcm_256	g256;
+	struct tls12_crypto_info_chacha20_poly1305 chacha;
+};
+
+struct lsuite {
+	const char	*name;
+	uint16_t	version, cipher;
+	socklen_t	size;
+};
+
+static const struct lsuite lsuites[] = {
+	{ "TLS 1.2 AES-GCM-128", TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_128,
+	    sizeof(struct tls12_crypto_info_aes_gcm_128) },
+	{ "TLS 1.2 AES-GCM-256", TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_256,
+	    sizeof(struct tls12_crypto_info_aes_gcm_256) },
+	{ "TLS 1.2 CHACHA20-POLY1305", TLS_1_2_VERSION,
+	    TLS_CIPHER_CHACHA20_POLY1305,
+	    sizeof(struct tls12_crypto_info_chacha20_poly1305) },
+	{ "TLS 1.3 AES-GCM-128", TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128,
+	    sizeof(struct tls12_crypto_info_aes_gcm_128) },
+	{ "TLS 1.3 AES-GCM-256", TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_256,
+	    sizeof(struct tls12_crypto_info_aes_gcm_256) },
+	{ "TLS 1.3 CHACHA20-POLY1305", TLS_1_3_VERSION,
+	    TLS_CIPHER_CHACHA20_POLY1305,
+	    sizeof(struct tls12_crypto_info_chacha20_poly1305) },
+};
+
+/*
+ * Random Linux crypto_info for ls, and the tls_enable that describes the
+ * same keys to tlsdec (iv: salt || explicit for TLS 1.2 GCM).
+ */
+static void
+make_info(const struct lsuite *ls, uint64_t seq, union crypto_info *ci,
+    struct fx_keys *k)
+{
+	uint8_t *key, *iv, *salt, *rs;
+	int klen;
+
+	memset(ci, 0, sizeof(*ci));
+	memset(k, 0, sizeof(*k));
+	ci->info.version = ls->version;
+	ci->info.cipher_type = ls->cipher;
+	switch (ls->cipher) {
+	case TLS_CIPHER_AES_GCM_128:
+		key = ci->g128.key; iv = ci->g128.iv; salt = ci->g128.salt;
+		rs = ci->g128.rec_seq; klen = 16;
+		break;
+	case TLS_CIPHER_AES_GCM_256:
+		key = ci->g256.key; iv = ci->g256.iv; salt = ci->g256.salt;
+		rs = ci->g256.rec_seq; klen = 32;
+		break;
+	default:
+		key = ci->chacha.key; iv = ci->chacha.iv; salt = NULL;
+		rs = ci->chacha.rec_seq; klen = 32;
+		break;
+	}
+	RAND_bytes(key, klen);
+	RAND_bytes(iv, salt != NULL ? 8 : 12);
+	if (salt != NULL)
+		RAND_bytes(salt, 4);
+	for (int i = 7; i >= 0; i--, seq >>= 8)
+		rs[i] = (uint8_t)seq;
+
+	memcpy(k->key, key, (size_t)klen);
+	if (salt != NULL) {
+		memcpy(k->iv, salt, 4);
+		memcpy(k->iv + 4, iv, 8);
+	} else {
+		memcpy(k->iv, iv, 12);
+	}
+	k->en.cipher_key = k->key;
+	k->en.iv = k->iv;
+	k->en.cipher_algorithm = salt != NULL ? CRYPTO_AES_NIST_GCM_16 :
+	    CRYPTO_CHACHA20_POLY1305;
+	k->en.cipher_key_len = klen;
+	k->en.iv_len = 12;
+	k->en.tls_vmajor = TLS_MAJOR_VER_ONE;
+	k->en.tls_vminor = ls->version == TLS_1_3_VERSION ?
+	    TLS_MINOR_VER_THREE : TLS_MINOR_VER_TWO;
+	memcpy(k->en.rec_seq, rs, 8);
+}
+
+static int
+ulp(int fd)
+{
+	return (setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof("tls")));
+}
+
+static int
+err_of(int r)
+{
+	return (r == 0 ? 0 : errno);
+}
+
+static uint64_t
+active(void)
+{
+	uint64_t v = 0;
+	size_t len = sizeof(v);
+
+	ktls_sysctl_get("kern.ipc.tls.stats.active", &v, &len);
+	return (v);
+}
+
+/* Every way of writing, through libc's names, on one Linux kTLS socket. */
+static void
+case_suite(const struct lsuite *ls, int family)
+{
+	union crypto_info ci, back;
+	struct fx_keys k;
+	struct fx_rx rx = { 0 };
+	uint8_t buf[70000], *got, fbuf[20000];
+	size_t glen, off = 0;
+	socklen_t blen;
+	int fds[2], ffd, d;
+	uint8_t types[16];
+	int ntypes = 0;
+
+	fx_pattern(buf, sizeof(buf), 3);
+	make_info(ls, 1000, &ci, &k);
+	REQUIRE(fx_tcp_pair(family, fds) == 0, );
+	CHECK(ulp(fds[0]) == 0);
+	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, ls->size) == 0);
+	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, true) == 0, );
+
+	CHECK(write(fds[0], buf, 16385) == 16385);	/* 2 records */
+	off += 16385;
+	CHECK(send(fds[0], buf + off, 100, 0) == 100);
+	off += 100;
+	struct iovec iov[2] = { { buf + off, 10 }, { buf + off + 10, 20 } };
+	CHECK(writev(fds[0], iov, 2) == 30);
+	off += 30;
+	/* OpenSSL's control messages: a record type at level SOL_TLS. */
+	union {
+		struct cmsghdr	h;
+		uint8_t		b[CMSG_SPACE(1)];
+	} cm;
+	struct iovec miov = { buf + off, 50 };
+	struct msghdr msg = { .msg_iov = &miov, .msg_iovlen = 1,
+	    .msg_control = cm.b, .msg_controllen = sizeof(cm.b) };
+	memset(&cm, 0, sizeof(cm));
+	cm.h.cmsg_level = SOL_TLS;
+	cm.h.cmsg_type = TLS_SET_RECORD_TYPE;
+	cm.h.cmsg_len = CMSG_LEN(1);
+	*CMSG_DATA(&cm.h) = TLS_RLTYPE_ALERT;
+	CHECK(sendmsg(fds[0], &msg, 0) == 50);
+	off += 50;
+	fx_pattern(fbuf, sizeof(fbuf), 4);
+	ffd = fx_tmpfile(sizeof(fbuf), 4);
+	off_t foff = 0;
+	CHECK(sendfile(fds[0], ffd, &foff, sizeof(fbuf)) == (ssize_t)sizeof(fbuf));
+	close(ffd);
+	/* A descriptor made by dup() writes into the same session. */
+	d = dup(fds[0]);
+	CHECK(d >= 0 && write(d, buf + off, 7) == 7);
+	off += 7;
+
+	/* Read back: the sequence advanced by the 6 records sent so far... */
+	memset(&back, 0, sizeof(back));
+	blen = ls->size;
+	CHECK(getsockopt(fds[0], SOL_TLS, TLS_TX, &back, &blen) == 0);
+	CHECK(blen == ls->size);
+	CHECK(back.info.version == ls->version &&
+	    back.info.cipher_type == ls->cipher);
+	uint8_t *rs = ls->cipher == TLS_CIPHER_CHACHA20_POLY1305 ?
+	    back.chacha.rec_seq : ls->cipher == TLS_CIPHER_AES_GCM_256 ?
+	    back.g256.rec_seq : back.g128.rec_seq;
+	uint64_t seq = 0;
+	for (int i = 0; i < 8; i++)
+		seq = seq << 8 | rs[i];
+	/* 2 + 1 + 1 + 1 + 2 (sendfile 20000) + 1 (dup) = 8 records */
+	CHECK(seq == 1000 + 8);
+	/* ...and the key is the one given. */
+	CHECK(memcmp(back.g128.key, ci.g128.key, 16) == 0);
+	/* Only the common header when asked for just that. */
+	blen = sizeof(struct tls_crypto_info);
+	CHECK(getsockopt(fds[0], SOL_TLS, TLS_TX, &back, &blen) == 0 &&
+	    blen == sizeof(struct tls_crypto_info));
+	blen = ls->size - 1;
+	CHECK(getsockopt(fds[0], SOL_TLS, TLS_TX, &back, &blen) == -1 &&
+	    errno == EINVAL);
+	/* Keys once: Linux says EBUSY. */
+	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, ls->size) == -1 &&
+	    errno == EBUSY);
+
+	CHECK(close(fds[0]) == 0);	/* the dup keeps the session */
+	CHECK(write(d, buf + off, 3) == 3);
+	CHECK(close(d) == 0);
+	fx_rx_join(&rx);
+	if (rx.dec_failed)
+		tap_diag("decrypt: %s", rx.dec_error);
+	CHECK(!rx.dec_failed && rx.read_errno == 0);
+	CHECK(rx.nrecs == 9);
+	for (size_t i = 0; i < rx.nrecs && ntypes < 16; i++)
+		types[ntypes++] = rx.recs[i].type;
+	CHECK(ntypes == 9 && types[4] == TLS_RLTYPE_ALERT &&
+	    types[0] == TLS_RLTYPE_APP);
+	got = fx_rx_appdata(&rx, &glen);
+	/* App data: buf[0..16515), fbuf, buf[16565..16575). */
+	CHECK(glen == 16515 + sizeof(fbuf) + 10);
+	if (glen == 16515 + sizeof(fbuf) + 10) {
+		CHECK(memcmp(got, buf, 16515) == 0);
+		CHECK(memcmp(got + 16515, fbuf, sizeof(fbuf)) == 0);
+		CHECK(memcmp(got + 16515 + sizeof(fbuf), buf + 16565, 10) == 0);
+	}
+	free(got);
+	fx_rx_free(&rx);
+	close(fds[1]);
+}
+
+/* Linux's errors, as net/tls/tls_main.c gives them. */
+static void
+case_errors(void)
+{
+	union crypto_info ci;
+	struct fx_keys k;
+	int fds[2], u, t, v;
+	socklen_t len;
+
+	make_info(&lsuites[0], 0, &ci, &k);
+	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
+	/* SOL_TLS before the ULP: the kernel does not know the level. */
+	CHECK(err_of(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci,
+	    lsuites[0].size)) == ENOPROTOOPT);
+	/* An unconnected TCP socket takes no ULP. */
+	t = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(err_of(ulp(t)) == ENOTCONN);
+	close(t);
+	/* Not TCP: the kernel's own answer. */
+	u = socket(AF_INET, SOCK_DGRAM, 0);
+	CHECK(err_of(ulp(u)) == ENOPROTOOPT);
+	close(u);
+	CHECK(ulp(fds[0]) == 0);
+	CHECK(err_of(ulp(fds[0])) == EEXIST);
+	/* getsockopt(TCP_ULP) names it. */
+	char name[16] = { 0 };
+	len = sizeof(name);
+	CHECK(getsockopt(fds[0], SOL_TCP, TCP_ULP, name, &len) == 0 &&
+	    strcmp(name, "tls") == 0);
+	/* Before TLS_TX: nothing to read back. */
+	len = lsuites[0].size;
+	CHECK(err_of(getsockopt(fds[0], SOL_TLS, TLS_TX, &ci, &len)) == EBUSY);
+	/* Bad version, cipher (CCM is not served), length. */
+	ci.info.version = 0x0302;
+	CHECK(err_of(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci,
+	    lsuites[0].size)) == EINVAL);
+	ci.info.version = TLS_1_2_VERSION;
+	ci.info.cipher_type = TLS_CIPHER_AES_CCM_128;
+	CHECK(err_of(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci,
+	    sizeof(struct tls12_crypto_info_aes_ccm_128))) == EINVAL);
+	ci.info.cipher_type = TLS_CIPHER_AES_GCM_128;
+	CHECK(err_of(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci,
+	    lsuites[0].size - 1)) == EINVAL);
+	CHECK(err_of(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, 2)) == EINVAL);
+	/* Receive offload is not there: OpenSSL keeps receiving itself. */
+	CHECK(err_of(setsockopt(fds[0], SOL_TLS, TLS_RX, &ci,
+	    lsuites[0].size)) == ENOPROTOOPT);
+	v = 1;
+	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX_ZEROCOPY_RO, &v,
+	    sizeof(v)) == 0);
+	/* Nothing half-done: the socket still takes its keys. */
+	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, lsuites[0].size) == 0);
+	close(fds[0]);
+	close(fds[1]);
+	tap_result("Linux errors: ENOPROTOOPT without ULP or for TLS_RX, "
+	    "ENOTCONN, EEXIST, EBUSY before keys, EINVAL for version, cipher "
+	    "and length");
+}
+
+/* A socket that never enables TLS: bytes and options untouched. */
+static void
+case_passthrough(void)
+{
+	uint8_t out[5000], in[5000];
+	int fds[2], one = 1, v = 0;
+	socklen_t len = sizeof(v);
+	size_t got = 0;
+	ssize_t n;
+
+	fx_pattern(out, sizeof(out), 8);
+	REQUIRE(fx_tcp_pair(AF_INET6, fds) == 0, );
+	CHECK(setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one)) == 0);
+	CHECK(getsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0 &&
+	    v == 1);
+	CHECK(write(fds[0], out, 1000) == 1000);
+	CHECK(send(fds[0], out + 1000, 4000, MSG_NOSIGNAL) == 4000);
+	CHECK(shutdown(fds[0], SHUT_WR) == 0);
+	while (got < sizeof(in) && (n = read(fds[1], in + got,
+	    sizeof(in) - got)) > 0)
+		got += (size_t)n;
+	CHECK(got == sizeof(out) && memcmp(in, out, got) == 0);
+	CHECK(close(fds[0]) == 0 && close(fds[1]) == 0);
+	CHECK(close(fds[0]) == -1 && errno == EBADF);
+	tap_result("a socket that never enables TLS: bytes and options as "
+	    "libc's");
+}
+
+/* dup2, dup3 and fcntl(F_DUPFD_CLOEXEC) carry the session; the last close ends it. */
+static void
+case_dups(void)
+{
+	union crypto_info ci;
+	struct fx_keys k;
+	struct fx_rx rx = { 0 };
+	uint8_t buf[300];
+	int fds[2], a, b, c, spare;
+	uint64_t act0 = active();
+
+	fx_pattern(buf, sizeof(buf), 9);
+	make_info(&lsuites[3], 0, &ci, &k);
+	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
+	CHECK(ulp(fds[0]) == 0);
+	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, lsuites[3].size) == 0);
+	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, true) == 0, );
+	spare = socket(AF_INET, SOCK_STREAM, 0);
+	a = dup2(fds[0], spare);		/* over an open fd */
+	CHECK(a == spare);
+	b = dup3(fds[0], spare + 1, O_CLOEXEC);
+	c = fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
+	CHECK(active() == act0 + 1);
+	CHECK(write(a, buf, 100) == 100);
+	CHECK(write(b, buf + 100, 100) == 100);
+	CHECK(write(c, buf + 200, 100) == 100);
+	/* Enabling again through a copy: the socket has its session. */
+	CHECK(err_of(setsockopt(c, SOL_TLS, TLS_TX, &ci, lsuites[3].size)) ==
+	    EBUSY);
+	close(fds[0]);
+	close(a);
+	close(b);
+	CHECK(active() == act0 + 1);	/* c still holds it */
+	close(c);
+	fx_rx_join(&rx);
+	CHECK(!rx.dec_failed && rx.bytes == 300 && rx.nrecs == 3);
+	size_t glen;
+	uint8_t *got = fx_rx_appdata(&rx, &glen);
+	CHECK(glen == 300 && memcmp(got, buf, 300) == 0);
+	free(got);
+	fx_rx_free(&rx);
+	close(fds[1]);
+	for (int i = 0; i < 200 && active() != act0; i++)
+		usleep(10000);
+	CHECK(active() == act0);
+	tap_result("dup2 over an open fd, dup3, F_DUPFD_CLOEXEC write into one "
+	    "session; it ends with its last descriptor");
+}
+
+/* FreeBSD's option through the same interposer. */
+static void
+case_freebsd(void)
+{
+	struct fx_keys k;
+	struct fx_rx rx = { 0 };
+	int fds[2];
+
+	REQUIRE(fx_enabled_pair(AF_INET, "TLS1.2-AES-256-CBC-SHA384", 5, &k,
+	    fds) == 0, );
+	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, true) == 0, );
+	CHECK(write(fds[0], "hello", 5) == 5);
+	close(fds[0]);
+	fx_rx_join(&rx);
+	CHECK(!rx.dec_failed && rx.bytes == 5 && rx.nrecs == 1 &&
+	    rx.recs[0].seq == 5);
+	fx_rx_free(&rx);
+	close(fds[1]);
+	tap_result("FreeBSD's TCP_TXTLS_ENABLE through setsockopt(2)");
+}
+
+int
+main(void)
+{
+	fx_watchdog(120);
+	/* ktls-run's environment: the test runs with KTLS_ENABLE=1. */
+	for (size_t i = 0; i < sizeof(lsuites) / sizeof(lsuites[0]); i++) {
+		case_suite(&lsuites[i], i % 2 ? AF_INET6 : AF_INET);
+		tap_result("%s: TCP_ULP + TLS_TX, write/send/writev/sendmsg "
+		    "(SOL_TLS record type)/sendfile/dup, read back, every "
+		    "record decrypts", lsuites[i].name);
+	}
+	case_errors();
+	case_passthrough();
+	case_dups();
+	case_freebsd();
+	return (tap_done());
+}
