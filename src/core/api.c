@@ -152,6 +152,60 @@ sock_queue(struct ktls_sock *so, struct ktls_src *src, size_t chunk,
 	return ((ssize_t)framed);
 }
 
+/*
+ * MSG_MORE (Linux's tls_sw_sendmsg()): the tail of a send that announces
+ * more stays in an open record, not framed, and the next sends of the same
+ * type fill it until it is full or a send without MSG_MORE (or a close, or
+ * a shutdown) closes it.  so->mtx held.
+ */
+void
+ktls_sock_push_open(struct ktls_sock *so)
+{
+	struct ktls_record *r = so->open;
+
+	if (r == NULL)
+		return;
+	so->open = NULL;
+	/* A failed socket has reported its error; exhaustion says EOVERFLOW. */
+	if (so->error != 0 || atomic_load(&so->dead) ||
+	    ktls_frame(so, r, so->open_type, r->len) != 0) {
+		ktls_record_free(r);
+		return;
+	}
+	ktls_enqueue(r, r, 1);
+}
+
+/* Take what fits of src into the open record; so->mtx held. */
+static size_t
+sock_fill_open(struct ktls_sock *so, struct ktls_src *src, size_t len,
+    int flags)
+{
+	struct ktls_record *r = so->open;
+	size_t n = so->open_cap - r->len;
+
+	if (n > len)
+		n = len;
+	src_fill(src, r, r->buf + so->tx->suite->prefix_len + r->len, n);
+	r->len += (uint32_t)n;
+	if (r->len == so->open_cap || !(flags & MSG_MORE))
+		ktls_sock_push_open(so);
+	return (n);
+}
+
+/* Open a MSG_MORE record for the tail of a send; so->mtx held. */
+static int
+sock_open_record(struct ktls_sock *so, struct ktls_src *src, size_t len,
+    uint8_t type, size_t maxlen)
+{
+	if ((so->open = ktls_record_alloc(maxlen)) == NULL)
+		return (-ENOMEM);
+	so->open->len = 0;
+	so->open_cap = (uint32_t)maxlen;
+	so->open_type = type;
+	sock_fill_open(so, src, len, MSG_MORE);
+	return (0);
+}
+
 static ssize_t
 ktls_sock_send(struct ktls_sock *so, struct ktls_src *src, size_t total,
     uint8_t type, bool nonblock, int flags)
@@ -163,6 +217,10 @@ ktls_sock_send(struct ktls_sock *so, struct ktls_src *src, size_t total,
 
 	maxlen = (size_t)atomic_load(&ktls_tunable_maxlen);
 	pthread_mutex_lock(&so->mtx);
+	if (so->open != NULL && (type != so->open_type || src->file != NULL))
+		ktls_sock_push_open(so);
+	if (so->open != NULL && sock_send_error(so) == 0)
+		accepted = sock_fill_open(so, src, total, flags);
 	while (accepted < total) {
 		if ((error = sock_send_error(so)) != 0) {
 			if (accepted > 0)	/* report it next time */
@@ -194,12 +252,22 @@ ktls_sock_send(struct ktls_sock *so, struct ktls_src *src, size_t total,
 				break;
 			continue;
 		}
+		if ((flags & MSG_MORE) && src->file == NULL &&
+		    total - accepted < maxlen) {
+			if ((error = sock_open_record(so, src, total - accepted,
+			    type, maxlen)) == 0)
+				accepted = total;
+			break;
+		}
 		room = KTLS_QUEUE_LIMIT - so->queued;
 		chunk = total - accepted;
 		if (chunk > room)
 			chunk = room > maxlen ? room : maxlen;
 		if (chunk > total - accepted)
 			chunk = total - accepted;
+		/* MSG_MORE: whole records now, the tail into an open one. */
+		if ((flags & MSG_MORE) && src->file == NULL)
+			chunk -= chunk % maxlen;
 		if ((n = sock_queue(so, src, chunk, type, maxlen)) < 0) {
 			error = (int)n;
 			break;
@@ -294,8 +362,15 @@ ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
 		error = msg_record_type(msg, &type);
 	if (error != 0)
 		return (error);
-	if (total == 0)
+	if (total == 0) {
+		/* An empty send without MSG_MORE closes the open record. */
+		if (!(flags & MSG_MORE)) {
+			pthread_mutex_lock(&so->mtx);
+			ktls_sock_push_open(so);
+			ktls_sock_unlock(so);
+		}
 		return (0);
+	}
 	src = (struct ktls_src){ .iov = msg->msg_iov,
 	    .iovcnt = (int)msg->msg_iovlen };
 	return (ktls_sock_send(so, &src, total, type, nonblock, flags));
@@ -453,6 +528,7 @@ ktls_shutdown(int fd, int how)
 		r = -errno;
 	if (r == 0 && how != SHUT_RD) {
 		/* The FIN follows the queued records (see tx_finish()). */
+		ktls_sock_push_open(so);
 		so->shut_wr = true;
 		ktls_tx_flush(so);
 	}
@@ -479,6 +555,7 @@ sock_drop_fd(struct ktls_sock *so)
 	ktls_sys.getsockopt(so->kfd, SOL_SOCKET, SO_LINGER, &l, &len);
 	pthread_mutex_lock(&so->mtx);
 	if (--so->nfds == 0) {
+		ktls_sock_push_open(so);
 		if (l.l_onoff && l.l_linger == 0) {
 			ktls_sock_fail(so, ECONNABORTED, true);
 		} else if (l.l_onoff) {

@@ -173,6 +173,9 @@ struct ktls_sock {
 	bool			seq_exhausted;	/* next_seq wrapped: no more */
 
 	struct ktls_record	*head, *tail;	/* socket queue, in order */
+	struct ktls_record	*open;		/* MSG_MORE: not framed yet */
+	uint32_t		open_cap;	/* its payload capacity */
+	uint8_t			open_type;
 	size_t			queued;		/* wire bytes in the queue */
 	int			error;		/* sticky, reported once */
 	_Atomic bool		dead;		/* nothing more can be sent */
@@ -209,6 +212,8 @@ void	ktls_sock_wakeup(struct ktls_sock *so);	/* so->mtx held */
 /* Unlock so->mtx, then drop the references freed records left behind. */
 void	ktls_sock_unlock(struct ktls_sock *so);
 void	ktls_sock_fail(struct ktls_sock *so, int error, bool reset);
+/* Frame the MSG_MORE record, if any (api.c); so->mtx held. */
+void	ktls_sock_push_open(struct ktls_sock *so);
 
 /* Records (record.c). */
 struct ktls_record *ktls_record_alloc(size_t payload);

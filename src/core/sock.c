@@ -152,6 +152,8 @@ sock_destroy(struct ktls_sock *so)
 	enum ktls_counter gauge = sw_counter(so->tx->suite);
 
 	KASSERT(so->head == NULL, ("%s: queue not empty", __func__));
+	if (so->open != NULL)	/* a MSG_MORE record never closed */
+		ktls_record_free(so->open);
 	KASSERT(!so->armed, ("%s: still armed", __func__));
 	ino_remove(so);
 	ktls_poller_forget(so);
@@ -244,6 +246,10 @@ ktls_sock_fail(struct ktls_sock *so, int error, bool reset)
 	if (so->error == 0 && !atomic_load(&so->dead))
 		so->error = error;
 	atomic_store(&so->dead, true);
+	if (so->open != NULL) {
+		ktls_record_free(so->open);
+		so->open = NULL;
+	}
 	if (reset)
 		ktls_tx_reset(so->kfd);
 	ktls_tx_purge(so);

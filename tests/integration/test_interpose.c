@@ -377,6 +377,82 @@ case_dups(void)
 	    "session; it ends with its last descriptor");
 }
 
+/*
+ * MSG_MORE: the tail waits in an open record that later sends fill; a send
+ * without it, a record of another type, or close() ends the record.
+ */
+static void
+case_msg_more(void)
+{
+	static const size_t want[] = { 350, 16384, 3626, 5, 1, 16384, 7 };
+	union crypto_info ci;
+	struct fx_keys k;
+	struct fx_rx rx = { 0 };
+	uint8_t buf[40000];
+	int fds[2];
+	size_t off = 0;
+
+	fx_pattern(buf, sizeof(buf), 12);
+	make_info(&lsuites[3], 0, &ci, &k);
+	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
+	CHECK(ulp(fds[0]) == 0);
+	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, lsuites[3].size) == 0);
+	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, true) == 0, );
+#define SEND(n, fl) do {						\
+	CHECK(send(fds[0], buf + off, (n), (fl)) == (ssize_t)(n));	\
+	off += (n);							\
+} while (0)
+	SEND(100, MSG_MORE);
+	SEND(200, MSG_MORE);
+	SEND(50, 0);			/* 350 */
+	SEND(20000, MSG_MORE);		/* 16384, 3616 open */
+	SEND(10, 0);			/* 3626 */
+	SEND(5, MSG_MORE);		/* closed by the alert: 5 */
+	union {
+		struct cmsghdr	h;
+		uint8_t		b[CMSG_SPACE(1)];
+	} cm;
+	struct iovec miov = { buf + off, 1 };
+	struct msghdr msg = { .msg_iov = &miov, .msg_iovlen = 1,
+	    .msg_control = cm.b, .msg_controllen = sizeof(cm.b) };
+	memset(&cm, 0, sizeof(cm));
+	cm.h.cmsg_level = SOL_TLS;
+	cm.h.cmsg_type = TLS_SET_RECORD_TYPE;
+	cm.h.cmsg_len = CMSG_LEN(1);
+	*CMSG_DATA(&cm.h) = TLS_RLTYPE_ALERT;
+	CHECK(sendmsg(fds[0], &msg, 0) == 1);	/* 1 */
+	off += 1;
+	SEND(16384 + 7, MSG_MORE);	/* 16384, 7 open until close */
+#undef SEND
+	CHECK(close(fds[0]) == 0);
+	fx_rx_join(&rx);
+	CHECK(!rx.dec_failed);
+	CHECK(rx.nrecs == sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < rx.nrecs && i < sizeof(want) / sizeof(want[0]);
+	    i++) {
+		if (rx.recs[i].len != want[i])
+			tap_diag("record %zu: %zu bytes, want %zu", i,
+			    rx.recs[i].len, want[i]);
+		CHECK(rx.recs[i].len == want[i]);
+	}
+	CHECK(rx.nrecs > 4 && rx.recs[4].type == TLS_RLTYPE_ALERT);
+	size_t glen;
+	uint8_t *all = malloc(off), *p = all;
+	for (size_t i = 0; i < rx.nrecs; i++) {
+		if (p + rx.recs[i].len > all + off)
+			break;
+		memcpy(p, rx.recs[i].data, rx.recs[i].len);
+		p += rx.recs[i].len;
+	}
+	glen = (size_t)(p - all);
+	CHECK(glen == off && memcmp(all, buf, off) == 0);
+	free(all);
+	fx_rx_free(&rx);
+	close(fds[1]);
+	tap_result("MSG_MORE: the tail waits in an open record; a send "
+	    "without it, another record type or close() ends the record");
+}
+
 /* FreeBSD's option through the same interposer. */
 static void
 case_freebsd(void)
@@ -412,6 +488,7 @@ main(void)
 	case_errors();
 	case_passthrough();
 	case_dups();
+	case_msg_more();
 	case_freebsd();
 	return (tap_done());
 }
