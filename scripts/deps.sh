@@ -3,7 +3,8 @@
 # only those missing.  Idempotent; run by `make`, `make test`, `make demo`.
 set -eu
 PKGS="build-essential meson ninja-build pkg-config libssl-dev openssl
-python3 python3-cryptography iproute2"
+python3 python3-cryptography iproute2
+nginx curl gnutls-bin util-linux procps"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

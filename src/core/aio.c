@@ -128,7 +128,6 @@ ktls_aio_write(struct aiocb *cb)
 {
 	struct ktls_sock *so;
 	struct aio_req *q;
-	pthread_t tid;
 
 	ktls_sys_init();
 	if (cb == NULL || (so = ktls_sock_lookup(cb->aio_fildes)) == NULL)
@@ -146,15 +145,13 @@ ktls_aio_write(struct aiocb *cb)
 
 	pthread_mutex_lock(&aio_mtx);
 	if (!aio_started) {
-		if (pthread_create(&tid, NULL, aio_main, NULL) != 0) {
+		if (ktls_thread_start(aio_main, NULL, "ktls-aio") != 0) {
 			pthread_mutex_unlock(&aio_mtx);
 			ktls_sock_rele(so);
 			free(q);
 			errno = EAGAIN;
 			return (-1);
 		}
-		pthread_setname_np(tid, "ktls-aio");
-		pthread_detach(tid);
 		aio_started = true;
 	}
 	if (aio_tail != NULL)

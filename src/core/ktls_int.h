@@ -67,6 +67,9 @@ struct ktls_sysops {
 };
 extern struct ktls_sysops ktls_sys;
 
+/* A detached engine thread that takes no signal (thread.c). */
+int	ktls_thread_start(void *(*fn)(void *), void *arg, const char *name);
+
 /* Library-wide set-up, idempotent; starts no thread. */
 void	ktls_init(void);
 /* Just the ktls_sys table (the pass-through path). */
@@ -180,6 +183,7 @@ struct ktls_sock {
 	int			error;		/* sticky, reported once */
 	_Atomic bool		dead;		/* nothing more can be sent */
 	int			nfds;		/* application fds in the table */
+	bool			inherited;	/* from the parent of a fork() */
 	bool			shut_wr;	/* shutdown(SHUT_WR) asked for */
 	bool			fin_sent;	/* ... and done, queue empty */
 	bool			kfull;		/* last send hit EAGAIN */

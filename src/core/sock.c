@@ -160,9 +160,11 @@ sock_destroy(struct ktls_sock *so)
 	ktls_sys.close(so->kfd);
 	ktls_session_destroy(so->tx);
 	pthread_mutex_destroy(&so->mtx);
+	if (!so->inherited) {
+		ktls_counter_add(KC_ACTIVE, -1);
+		ktls_counter_add(gauge, -1);
+	}
 	free(so);
-	ktls_counter_add(KC_ACTIVE, -1);
-	ktls_counter_add(gauge, -1);
 }
 
 void
@@ -277,6 +279,7 @@ ktls_sock_atfork_child(void)
 		pthread_mutex_init(&so->mtx, NULL);
 		atomic_store(&so->refs, 1);
 		atomic_store(&so->dead, true);
+		so->inherited = true;	/* not in this process's counters */
 		so->error = 0;
 		so->head = so->tail = NULL;
 		so->queued = 0;

@@ -19,7 +19,6 @@ struct ktls_wq {
 	pthread_cond_t		cv;
 	struct ktls_record	*head, *tail;
 	bool			running;
-	pthread_t		tid;
 } __attribute__((aligned(64)));
 
 static struct ktls_wq *wqs;
@@ -179,12 +178,11 @@ ktls_workers_start(void)
 		pthread_mutex_init(&q[i].mtx, NULL);
 		pthread_cond_init(&q[i].cv, NULL);
 		q[i].running = true;
-		if (pthread_create(&q[i].tid, NULL, worker_main, &q[i]) != 0) {
+		if (ktls_thread_start(worker_main, &q[i], "ktls-worker") != 0) {
 			error = i == 0 ? -EAGAIN : 0;
 			ncpu = i;
 			break;
 		}
-		pthread_setname_np(q[i].tid, "ktls-worker");
 	}
 	if (error == 0) {
 		nwq = (unsigned int)ncpu;

@@ -152,16 +152,12 @@ poller_main(void *arg)
 static int
 poller_start(void)
 {
-	pthread_t tid;
 	int epfd;
 
 	pthread_mutex_lock(&poller_mtx);
 	if (poller_epfd < 0 && (epfd = epoll_create1(EPOLL_CLOEXEC)) >= 0) {
 		poller_epfd = epfd;
-		if (pthread_create(&tid, NULL, poller_main, NULL) == 0) {
-			pthread_setname_np(tid, "ktls-poller");
-			pthread_detach(tid);
-		} else {
+		if (ktls_thread_start(poller_main, NULL, "ktls-poller") != 0) {
 			ktls_sys.close(epfd);
 			poller_epfd = -1;
 		}
