@@ -22,5 +22,8 @@ install: setup
 	ninja -C $(BUILD)
 	meson install -C $(BUILD) --quiet
 
+demo: all
+	./scripts/demo.sh $(BUILD)
+
 clean:
 	rm -rf $(BUILD)

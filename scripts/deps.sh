@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential meson ninja-build pkg-config libssl-dev openssl
 python3 python3-cryptography iproute2
-nginx curl gnutls-bin util-linux procps"
+nginx curl wget gnutls-bin util-linux"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -19,11 +19,42 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
  * (invariant 3).  Wait for the queues to reach the kernel, for at most
  * KTLS_EXIT_WAIT_MS (default 30 s) if a peer stopped reading.
  */
+/*
+ * The environment, as it was when the library was loaded: servers such as
+ * nginx clear theirs before their first connection, long before the first
+ * enable.  A variable still set later wins (tests set KTLS_BACKEND).
+ */
+static bool env_enable;
+static char env_backend[32];
+static long env_exit_wait_ms = 30000;
+
+__attribute__((constructor)) static void
+ktls_load_env(void)
+{
+	const char *e;
+
+	e = getenv("KTLS_ENABLE");
+	/* kern.ipc.tls.enable is off by default, as on FreeBSD. */
+	env_enable = e != NULL && *e != '\0' && *e != '0';
+	if ((e = getenv("KTLS_BACKEND")) != NULL)
+		snprintf(env_backend, sizeof(env_backend), "%s", e);
+	if ((e = getenv("KTLS_EXIT_WAIT_MS")) != NULL)
+		env_exit_wait_ms = atol(e);
+}
+
+const char *
+ktls_env_backend(void)
+{
+	const char *e = getenv("KTLS_BACKEND");
+
+	return (e != NULL ? e : env_backend[0] != '\0' ? env_backend : NULL);
+}
+
 static void
 ktls_exit_drain(void)
 {
 	const char *e = getenv("KTLS_EXIT_WAIT_MS");
-	long ms = e != NULL ? atol(e) : 30000;
+	long ms = e != NULL ? atol(e) : env_exit_wait_ms;
 
 	while (atomic_load(&ktls_unsent) > 0 && ms-- > 0)
 		usleep(1000);
@@ -84,16 +115,12 @@ ktls_sys_init(void)
 static void
 init_once_fn(void)
 {
-	const char *e;
-
 	ktls_sys_init();
 	ktls_backend_register(&ktls_backend_openssl);
 	atexit(ktls_exit_drain);
 	pthread_atfork(NULL, NULL, ktls_atfork_child);
 
-	/* kern.ipc.tls.enable is off by default, as on FreeBSD. */
-	e = getenv("KTLS_ENABLE");
-	if (e != NULL && *e != '\0' && *e != '0')
+	if (env_enable)
 		atomic_store(&ktls_tunable_enable, 1);
 }
 

@@ -74,6 +74,8 @@ int	ktls_thread_start(void *(*fn)(void *), void *arg, const char *name);
 void	ktls_init(void);
 /* Just the ktls_sys table (the pass-through path). */
 void	ktls_sys_init(void);
+/* KTLS_BACKEND, now or as it was at load time (init.c). */
+const char *ktls_env_backend(void);
 
 /* pthread_atfork() child handlers, one per module that keeps threads. */
 void	ktls_sock_atfork_child(void);

@@ -95,7 +95,7 @@ ktls_session_create(const void *optval, socklen_t optlen,
 		    NULL,
 	};
 	error = ktls_backend_select(&s->params, &s->be, &s->cctx,
-	    getenv("KTLS_BACKEND"));
+	    ktls_env_backend());
 	if (error != 0)
 		goto err_keys;
 	*sp = s;
