@@ -4,7 +4,8 @@
 set -eu
 PKGS="build-essential meson ninja-build pkg-config libssl-dev openssl
 python3 python3-cryptography iproute2
-nginx curl wget gnutls-bin util-linux"
+nginx curl wget gnutls-bin util-linux
+libipsec-mb-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -7,6 +7,9 @@
 #include "ktls_int.h"
 
 extern const struct ktls_backend ktls_backend_openssl;
+#ifdef KTLS_HAVE_IPSECMB
+extern const struct ktls_backend ktls_backend_ipsecmb;
+#endif
 
 struct ktls_sysops ktls_sys;
 _Atomic size_t ktls_unsent;
@@ -73,6 +76,7 @@ static void
 ktls_atfork_child(void)
 {
 	ktls_counters_atfork_child();
+	ktls_record_atfork_child();
 	ktls_workers_atfork_child();
 	ktls_poller_atfork_child();
 	ktls_aio_atfork_child();
@@ -117,6 +121,9 @@ init_once_fn(void)
 {
 	ktls_sys_init();
 	ktls_backend_register(&ktls_backend_openssl);
+#ifdef KTLS_HAVE_IPSECMB
+	ktls_backend_register(&ktls_backend_ipsecmb);
+#endif
 	atexit(ktls_exit_drain);
 	pthread_atfork(NULL, NULL, ktls_atfork_child);
 

@@ -84,6 +84,7 @@ void	ktls_poller_atfork_child(void);
 void	ktls_aio_atfork_child(void);
 void	ktls_counters_atfork_child(void);
 void	ktls_control_atfork_child(void);
+void	ktls_record_atfork_child(void);
 
 /* The control socket (control.c): started once a session exists. */
 void	ktls_control_start(void);
@@ -145,6 +146,7 @@ struct ktls_record {
 	uint64_t		seq;
 	uint8_t			type;
 	_Atomic bool		ready;
+	bool			pooled;		/* a full-size pool buffer */
 	uint32_t		len;		/* payload bytes */
 	uint32_t		wire_len;	/* whole record */
 	uint32_t		sent;		/* wire bytes already sent */

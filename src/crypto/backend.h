@@ -64,6 +64,13 @@ struct ktls_backend {
 	void	(*free)(struct ktls_cctx *ctx);
 };
 
+/*
+ * Key memory (src/core/keymem.c): locked, left out of core dumps, wiped
+ * when freed.  A backend that computes its own key schedule keeps it here.
+ */
+void	*ktls_keymem_alloc(size_t len);
+void	ktls_keymem_free(void *p, size_t len);
+
 /* Registry: backends in priority order. */
 int	ktls_backend_register(const struct ktls_backend *be);
 int	ktls_backend_select(const struct ktls_crypto_params *p,
