@@ -76,6 +76,8 @@ void	ktls_init(void);
 void	ktls_sys_init(void);
 /* KTLS_BACKEND, now or as it was at load time (init.c). */
 const char *ktls_env_backend(void);
+/* KTLS_SENDFILE_MAP at load time: sendfile through a file mapping. */
+bool	ktls_env_sendfile_map(void);
 
 /* pthread_atfork() child handlers, one per module that keeps threads. */
 void	ktls_sock_atfork_child(void);
@@ -158,7 +160,18 @@ struct ktls_record {
 struct ktls_fileref {
 	_Atomic int	refs;
 	int		fd;	/* our own dup of the sendfile in_fd */
+	/* The worker's window of the file (filemap.c). */
+	uint8_t		*map;
+	off_t		map_off;
+	size_t		map_len;
+	bool		nomap;	/* not mappable: pread() */
 };
+
+/* sendfile's single pass (filemap.c); worker only. */
+const uint8_t *ktls_file_map(struct ktls_fileref *f, off_t off, size_t len);
+void	ktls_file_unmap(struct ktls_fileref *f);
+int	ktls_encrypt_guarded(const struct ktls_session *s,
+	    struct ktls_crypt_op *op);
 
 /*
  * The per-socket state of an enabled socket.

@@ -52,8 +52,11 @@ kat_free(struct kat_bufs *b)
 	free(b->seq);
 }
 
-/* One vector, one backend, in place or not. */
-static void
+/*
+ * One vector, one backend, in place or not.  False if the backend declines
+ * the suite, which only OpenSSL, the backend of every suite, may not do.
+ */
+static bool
 run_vector(const struct kat_vector *v, const char *backend, bool in_place)
 {
 	struct kat_bufs b = { 0 };
@@ -62,11 +65,17 @@ run_vector(const struct kat_vector *v, const char *backend, bool in_place)
 	struct ktls_sock *so;
 	struct tlsdec *dec;
 	uint64_t seq = 0;
+	int error;
 
 	kat_enable(v, &b, &en);
 	setenv("KTLS_BACKEND", backend, 1);
-	CHECK(ktls_session_create(&en, sizeof(en), &s) == 0);
+	error = ktls_session_create(&en, sizeof(en), &s);
 	unsetenv("KTLS_BACKEND");
+	if (error == -EOPNOTSUPP && strcmp(backend, "openssl") != 0) {
+		kat_free(&b);
+		return (false);
+	}
+	CHECK(error == 0);
 	dec = tlsdec_new(&en);
 	CHECK(dec != NULL);
 	if (s == NULL || dec == NULL)
@@ -135,6 +144,7 @@ out:
 	tlsdec_free(dec);
 	ktls_session_destroy(s);
 	kat_free(&b);
+	return (true);
 }
 
 int
@@ -147,7 +157,14 @@ main(void)
 		for (size_t i = 0; i < sizeof(kat_vectors) /
 		    sizeof(kat_vectors[0]); i++) {
 			for (int ip = 1; ip >= 0; ip--) {
-				run_vector(&kat_vectors[i], be->name, ip);
+				if (!run_vector(&kat_vectors[i], be->name,
+				    ip)) {
+					tap_skip("the backend declines the "
+					    "suite", "%s %s (%s)", be->name,
+					    kat_vectors[i].name,
+					    ip ? "in place" : "out of place");
+					continue;
+				}
 				tap_result("%s %s (%s): %s", be->name,
 				    kat_vectors[i].name,
 				    ip ? "in place" : "out of place",

@@ -1,0 +1,801 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
+"""`make bench`: what ktls costs and saves, measured in one run on this
+machine.  Prints a table, writes bench/results/latest.json (every raw run
+and the summaries) and bench/results/latest.png.
+
+Everything runs in a network namespace of its own (unshare -n, lo up,
+reno as the default congestion control: the host's bbr paces loopback
+traffic and distorts every figure), on 127.0.0.1 only.  The server side
+(nginx, and ktls's threads inside its worker) is pinned to one CPU, the
+clients to another.
+
+ 1. Large file: 1 GiB in the page cache, TLS 1.3 AES-128-GCM, one nginx
+    worker, curl as the client.  Server CPU-seconds per GiB (utime+stime of
+    nginx's processes, all threads, from /proc/PID/stat) and throughput
+    (bytes / curl's total time) for
+      (a) stock nginx HTTPS (sendfile on, Options KTLS, no ktls-run: the
+          kernel has no kTLS, so OpenSSL encrypts in userspace),
+      (b) the same configuration under ktls-run,
+      (c) plain HTTP from the stock nginx (sendfile: the TCP part's floor),
+    rounds interleaved (a, b, c, a, b, c, ...); median and min-max; the
+    headline ratio (a)/(b) of CPU-s/GiB.  Under ktls-run the worker's
+    tx_bytes (ktls-stat -j) must grow by at least the bytes served, or the
+    bench fails.
+ 2. Small responses: wrk -t1 -c32 -d5s over HTTPS keep-alive, 1 KiB and
+    64 KiB files, stock and under ktls-run: requests/s.
+ 3. Encryption speed per core: build/bench/crypto_speed --json (each
+    backend, when built) and `openssl speed -evp aes-128-gcm` (OpenSSL EVP).
+ 4. Memory: build/bench/idle_conns --json: RSS per idle enabled connection.
+
+usage: bench/run.py [BUILD_DIR] [--quick] [--out DIR]
+  --quick: fewer and shorter runs, a 256 MiB file (to try the bench out;
+           written to $TMPDIR/ktls-bench-quick/quick.{json,png} unless
+           --out; the committed results come from a full run).
+
+This is not a test: `make test` never runs it.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(TOP, "tests", "interop"))
+import ktlsnginx as kn  # noqa: E402
+
+NETNS_MARK = "KTLS_BENCH_NETNS"
+GIB = 1 << 30
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+CIPHER = "TLS_AES_128_GCM_SHA256"
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+# ---------------------------------------------------------------- set-up
+
+def enter_netns(argv):
+    """Re-executes this script in a new network namespace, once."""
+    if os.environ.get(NETNS_MARK) == "1":
+        return
+    if shutil.which("unshare") is None:
+        raise BenchError("unshare (util-linux) is missing")
+    env = dict(os.environ)
+    env[NETNS_MARK] = "1"
+    cmd = ["unshare", "-n", "--", sys.executable,
+           os.path.abspath(__file__)] + argv
+    sys.stdout.flush()
+    os.execvpe("unshare", cmd, env)
+
+
+def setup_netns():
+    """lo up and reno as the default congestion control, in our netns."""
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
+    path = "/proc/sys/net/ipv4/tcp_congestion_control"
+    with open(path, "w") as f:
+        f.write("reno\n")
+    with open(path) as f:
+        cc = f.read().strip()
+    if cc != "reno":
+        raise BenchError("could not make reno the default in the namespace "
+                         "(%s says %s)" % (path, cc))
+    if not _lo_up():
+        raise BenchError("loopback is not up in the namespace")
+    return cc
+
+
+def _lo_up():
+    out = subprocess.run(["ip", "-o", "addr", "show", "lo"],
+                         stdout=subprocess.PIPE, timeout=10).stdout.decode()
+    return "127.0.0.1" in out
+
+
+def two_cpus():
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise BenchError("the bench needs 2 CPUs (server on one, client on "
+                         "the other); this process may use %s" % cpus)
+    return cpus[0], cpus[1]
+
+
+def tool_version(cmd):
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=10)
+        return p.stdout.decode(errors="replace").splitlines()[0].strip()
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return None
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def kernel_tls_available():
+    try:
+        with open("/proc/sys/net/ipv4/tcp_available_ulp") as f:
+            return "tls" in f.read().split()
+    except OSError:
+        return False
+
+
+# ----------------------------------------------------------- nginx side
+
+class BenchNginx(kn.Nginx):
+    """The interop tests' nginx (same template), 1 worker, every process
+    pinned to one CPU (taskset: ktls's threads inherit it), with three
+    bench-only changes: no access log, keep-alive connections that last
+    (no handshakes in the middle of a wrk run), and TLS 1.3 restricted to
+    AES-128-GCM (wrk cannot choose)."""
+
+    def __init__(self, d, ktls_run, cpu):
+        super().__init__(d, ktls_run, workers=1)
+        self.cpu = cpu
+
+    def _patch(self, path):
+        with open(path) as f:
+            conf = f.read()
+        edits = [
+            (r"access_log [^;]*;", "access_log off;"),
+            (r"keepalive_requests [^;]*;", "keepalive_requests 100000000;"),
+            (r"keepalive_timeout [^;]*;", "keepalive_timeout 300s;"),
+            (r"(ssl_conf_command Options KTLS;)",
+             r"\1\n        ssl_conf_command Ciphersuites %s;" % CIPHER),
+        ]
+        for pat, rep in edits:
+            conf, n = re.subn(pat, rep, conf, count=1)
+            if n != 1:
+                raise BenchError("tests/interop/nginx.conf.in changed: no "
+                                 "match for %r" % pat)
+        with open(path, "w") as f:
+            f.write(conf)
+
+    def start(self, timeout=20):
+        for _attempt in range(3):
+            self.port, self.http_port = kn.free_port(), kn.free_port()
+            conf = kn.write_config(self.d, self.port, self.http_port, 1)
+            self._patch(conf)
+            cmd = [kn.NGINX, "-e", os.path.join(self.d, "error.log"),
+                   "-p", self.d, "-c", conf]
+            if self.ktls_run:
+                cmd = [self.ktls_run, "--"] + cmd
+            cmd = ["taskset", "-c", str(self.cpu)] + cmd
+            self.log = open(os.path.join(self.d, "nginx.out"), "ab")
+            self.proc = kn.spawn(cmd, server=True, stdin=subprocess.DEVNULL,
+                                 stdout=self.log, stderr=subprocess.STDOUT)
+            end = time.monotonic() + timeout
+            while time.monotonic() < end and self.proc.poll() is None:
+                if (kn.port_open(self.port) and kn.port_open(self.http_port)
+                        and len(self.workers_pids()) >= 1):
+                    return True
+                time.sleep(0.1)
+            self.stop()
+        return False
+
+    def pids(self):
+        return [self.proc.pid] + self.workers_pids()
+
+    def url(self, name, tls=True):
+        if tls:
+            return "https://127.0.0.1:%d/%s" % (self.port, name)
+        return "http://127.0.0.1:%d/%s" % (self.http_port, name)
+
+
+def cpu_ticks(pids):
+    """utime + stime (all threads, exited ones included) of pids."""
+    total = 0
+    for pid in pids:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+        rest = s[s.rindex(")") + 2:].split()
+        total += int(rest[11]) + int(rest[12])   # fields 14, 15
+    return total
+
+
+def thread_affinity(pid):
+    """{thread name: Cpus_allowed_list} of every thread of pid."""
+    out = {}
+    try:
+        for tid in sorted(os.listdir("/proc/%d/task" % pid), key=int):
+            name = cpus = "?"
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith("Name:"):
+                        name = line.split(None, 1)[1].strip()
+                    elif line.startswith("Cpus_allowed_list:"):
+                        cpus = line.split(None, 1)[1].strip()
+            out["%s/%s" % (tid, name)] = cpus
+    except OSError:
+        pass
+    return out
+
+
+def run_checked(cmd, timeout, what):
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BenchError("%s: timed out after %d s" % (what, timeout))
+    if p.returncode != 0:
+        raise BenchError("%s: exit %d: %s" % (
+            what, p.returncode, p.stderr.decode(errors="replace")[-500:]))
+    return p.stdout.decode(errors="replace")
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.build = os.path.abspath(args.build)
+        self.ktls_run = os.path.join(self.build, "tools", "ktls-run")
+        self.ktls_stat = os.path.join(self.build, "tools", "ktls-stat")
+        for f in (self.ktls_run, self.ktls_stat, kn.NGINX):
+            if not os.access(f, os.X_OK):
+                raise BenchError("%s missing: build first (make)" % f)
+        for t in ("curl", "wrk", "openssl", "taskset", "ip"):
+            if shutil.which(t) is None:
+                raise BenchError("%s missing (scripts/deps.sh)" % t)
+        self.server_cpu, self.client_cpu = two_cpus()
+        self.quick = args.quick
+        self.runs = 2 if self.quick else 5
+        self.wrk_runs = 2 if self.quick else 3
+        self.wrk_secs = 2 if self.quick else 5
+        self.big_bytes = (256 << 20) if self.quick else GIB
+        self.results = {}
+        self.tmp = None
+        self.servers = {}
+
+    def client(self, cmd):
+        return ["taskset", "-c", str(self.client_cpu)] + cmd
+
+    # ------------------------------------------------------------ files
+
+    def make_files(self):
+        www = os.path.join(self.tmp, "www")
+        os.makedirs(www)
+        block = os.urandom(1 << 20)
+        with open(os.path.join(www, "big"), "wb") as f:
+            for _ in range(self.big_bytes >> 20):
+                f.write(block)
+        for name, size in (("f1k", 1024), ("f64k", 65536)):
+            with open(os.path.join(www, name), "wb") as f:
+                f.write(os.urandom(size))
+        # Into the page cache (and read once, for good measure).
+        with open(os.path.join(www, "big"), "rb") as f:
+            while f.read(8 << 20):
+                pass
+        return www
+
+    def start_servers(self, www):
+        kn.make_cert(self.tmp)
+        for mode, run in (("stock", None), ("ktls", self.ktls_run)):
+            d = os.path.join(self.tmp, mode)
+            os.makedirs(d)
+            for f in ("cert.pem", "key.pem"):
+                shutil.copy(os.path.join(self.tmp, f), d)
+            os.symlink(www, os.path.join(d, "www"))
+            n = BenchNginx(d, run, self.server_cpu)
+            if not n.start():
+                raise BenchError("nginx (%s) did not start: %s" % (
+                    mode, n.error_log()[-1000:]))
+            self.servers[mode] = n
+
+    def stop_servers(self):
+        for mode, n in self.servers.items():
+            errs = [l for l in n.error_log().splitlines()
+                    if re.search(r"\[(alert|crit|emerg)\]", l)]
+            n.stop()
+            if errs:
+                raise BenchError("nginx (%s) error.log has alerts:\n%s" % (
+                    mode, "\n".join(errs[-10:])))
+        self.servers = {}
+
+    def tx_bytes(self, n):
+        total = 0
+        for pid in n.workers_pids():
+            total += kn.tx_bytes(self.ktls_stat, pid)
+        return total
+
+    # ------------------------------------------------------------ curl
+
+    def curl_args(self, tls):
+        a = ["curl", "-sS", "--http1.1", "--max-time", "300",
+             "-o", "/dev/null",
+             "-w", "%{http_code} %{size_download} %{time_total} "
+                   "%{ssl_verify_result}\\n"]
+        if tls:
+            a += ["-k", "--tlsv1.3", "--tls13-ciphers", CIPHER]
+        return a
+
+    def check_cipher(self, n):
+        """The negotiated suite, as a client that does not choose sees it."""
+        p = subprocess.run(["curl", "-sS", "-k", "-v", "-o", "/dev/null",
+                            n.url("f1k")], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, timeout=30)
+        m = re.search(r"SSL connection using (\S+) / (\S+)",
+                      p.stderr.decode(errors="replace"))
+        if not m or m.group(1) != "TLSv1.3" or m.group(2) != CIPHER:
+            raise BenchError("nginx negotiated %s, not TLSv1.3 / %s" % (
+                m.groups() if m else "nothing", CIPHER))
+        return "%s / %s" % m.groups()
+
+    def download(self, mode, tls):
+        n = self.servers["stock" if mode == "http" else mode]
+        url = n.url("big", tls)
+        pids = n.pids()
+        tx0 = self.tx_bytes(n) if mode == "ktls" else None
+        t0 = cpu_ticks(pids)
+        w0 = time.monotonic()
+        out = run_checked(self.client(self.curl_args(tls) + [url]), 600,
+                          "curl %s" % url)
+        w1 = time.monotonic()
+        t1 = cpu_ticks(pids)
+        code, size, ttotal = out.split()[:3]
+        size, ttotal = int(size), float(ttotal)
+        if code != "200" or size != self.big_bytes:
+            raise BenchError("curl %s: status %s, %d bytes (want %d)" % (
+                url, code, size, self.big_bytes))
+        r = {"bytes": size, "cpu_ticks": t1 - t0,
+             "cpu_s": (t1 - t0) / CLK_TCK, "curl_time_s": ttotal,
+             "wall_s": w1 - w0}
+        r["cpu_s_per_gib"] = r["cpu_s"] / (size / GIB)
+        r["gbps"] = size / ttotal / 1e9
+        if mode == "ktls":
+            tx1 = self.tx_bytes(n)
+            r["ktls_tx_bytes"] = tx1 - tx0
+            if tx1 - tx0 < size:
+                raise BenchError(
+                    "nginx under ktls-run served %d bytes but ktls encrypted "
+                    "only %d (ktls-stat tx_bytes): TLS was NOT offloaded to "
+                    "ktls" % (size, tx1 - tx0))
+        return r
+
+    def large_file(self):
+        modes = [("stock_https", "stock", True), ("ktls_https", "ktls", True),
+                 ("plain_http", "http", False)]
+        log("== large file: %d MiB, %d interleaved rounds of (a) stock HTTPS, "
+            "(b) under ktls-run, (c) plain HTTP" % (self.big_bytes >> 20,
+                                                    self.runs))
+        for key, mode, tls in modes:          # warm-up, not counted
+            self.download(mode, tls)
+        ktls_worker = self.servers["ktls"].workers_pids()[0]
+        runs = {k: [] for k, _, _ in modes}
+        for i in range(self.runs):
+            line = []
+            for key, mode, tls in modes:
+                r = self.download(mode, tls)
+                runs[key].append(r)
+                line.append("%s %.3f CPU-s/GiB %.2f GB/s" % (
+                    key, r["cpu_s_per_gib"], r["gbps"]))
+            log("   round %d: %s" % (i + 1, "; ".join(line)))
+        summary = {}
+        for key in runs:
+            summary[key] = {
+                "cpu_s_per_gib": med(r["cpu_s_per_gib"] for r in runs[key]),
+                "gbps": med(r["gbps"] for r in runs[key]),
+            }
+        a = [r["cpu_s_per_gib"] for r in runs["stock_https"]]
+        b = [r["cpu_s_per_gib"] for r in runs["ktls_https"]]
+        ratio = {
+            "median": summary["stock_https"]["cpu_s_per_gib"]["median"] /
+            summary["ktls_https"]["cpu_s_per_gib"]["median"],
+            "per_round": [x / y for x, y in zip(a, b)],
+        }
+        ratio["per_round_min"] = min(ratio["per_round"])
+        ratio["per_round_max"] = max(ratio["per_round"])
+        self.results["large_file"] = {
+            "file_bytes": self.big_bytes,
+            "client": "curl --http1.1 --tlsv1.3 --tls13-ciphers %s "
+                      "-o /dev/null (CPU %d)" % (CIPHER, self.client_cpu),
+            "server": "nginx, 1 worker, sendfile on, every process on CPU "
+                      "%d" % self.server_cpu,
+            "cpu_measure": "utime+stime of nginx master+worker (all threads)"
+                           ", /proc/PID/stat, %d ticks/s" % CLK_TCK,
+            "ktls_worker_threads_affinity": thread_affinity(ktls_worker),
+            "runs": runs, "summary": summary,
+            "ratio_stock_over_ktls_cpu": ratio,
+        }
+
+    # ------------------------------------------------------------- wrk
+
+    def wrk(self, mode, name, secs):
+        n = self.servers[mode]
+        url = n.url(name)
+        tx0 = self.tx_bytes(n) if mode == "ktls" else None
+        t0 = cpu_ticks(n.pids())
+        out = run_checked(self.client(
+            ["wrk", "-t1", "-c32", "-d%ds" % secs, "--latency", url]),
+            secs + 60, "wrk %s" % url)
+        t1 = cpu_ticks(n.pids())
+        m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
+        rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        if not m or not rps:
+            raise BenchError("wrk %s: unreadable output:\n%s" % (url, out))
+        if re.search(r"Non-2xx or 3xx responses", out):
+            raise BenchError("wrk %s: error responses:\n%s" % (url, out))
+        r = {"requests": int(m.group(1)), "rps": float(rps.group(1)),
+             "server_cpu_s": (t1 - t0) / CLK_TCK}
+        err = re.search(r"Socket errors: (.*)", out)
+        if err:
+            r["socket_errors"] = err.group(1).strip()
+        size = os.path.getsize(os.path.join(self.tmp, "www", name))
+        if mode == "ktls":
+            tx1 = self.tx_bytes(n)
+            r["ktls_tx_bytes"] = tx1 - tx0
+            if tx1 - tx0 < r["requests"] * size:
+                raise BenchError(
+                    "wrk %s under ktls-run: %d responses of %d bytes but ktls"
+                    " encrypted only %d bytes: TLS was NOT offloaded" % (
+                        url, r["requests"], size, tx1 - tx0))
+        return r
+
+    def small(self):
+        cases = [(name, mode) for name in ("f1k", "f64k")
+                 for mode in ("stock", "ktls")]
+        log("== small responses: wrk -t1 -c32 -d%ds (CPU %d), HTTPS "
+            "keep-alive, %d interleaved rounds" % (
+                self.wrk_secs, self.client_cpu, self.wrk_runs))
+        for name, mode in cases:              # warm-up, not counted
+            self.wrk(mode, name, 1)
+        runs = {"%s_%s" % (name, mode): [] for name, mode in cases}
+        for i in range(self.wrk_runs):
+            line = []
+            for name, mode in cases:
+                r = self.wrk(mode, name, self.wrk_secs)
+                runs["%s_%s" % (name, mode)].append(r)
+                line.append("%s/%s %.0f req/s" % (name, mode, r["rps"]))
+            log("   round %d: %s" % (i + 1, "; ".join(line)))
+        summary = {k: {"rps": med(r["rps"] for r in v),
+                       "server_cpu_us_per_request":
+                       med(r["server_cpu_s"] / r["requests"] * 1e6
+                           for r in v)}
+                   for k, v in runs.items()}
+        for name in ("f1k", "f64k"):
+            summary[name + "_ratio_ktls_over_stock"] = (
+                summary[name + "_ktls"]["rps"]["median"] /
+                summary[name + "_stock"]["rps"]["median"])
+        self.results["small_responses"] = {
+            "client": "wrk -t1 -c32 -d%ds (CPU %d), TLS 1.3 %s" % (
+                self.wrk_secs, self.client_cpu, CIPHER),
+            "files": {"f1k": 1024, "f64k": 65536},
+            "runs": runs, "summary": summary,
+        }
+
+    # ----------------------------------------------------------- crypto
+
+    def crypto(self):
+        log("== encryption speed per core (CPU %d)" % self.client_cpu)
+        res = {"rows": [], "notes": []}
+        exe = os.path.join(self.build, "bench", "crypto_speed")
+        if os.access(exe, os.X_OK):
+            out = run_checked(self.client([exe, "--json"]), 300,
+                              "crypto_speed --json")
+            for line in out.splitlines():
+                line = line.strip()
+                if not line.startswith("{"):
+                    continue
+                row = json.loads(line)
+                row["source"] = "crypto_speed"
+                res["rows"].append(row)
+            if not res["rows"]:
+                res["notes"].append("crypto_speed printed no JSON lines")
+        else:
+            res["notes"].append("crypto_speed not built (%s): per-backend "
+                                "figures skipped" % exe)
+        secs = 1 if self.quick else 3
+        for record in (16384, 1400):
+            out = run_checked(self.client(
+                ["openssl", "speed", "-evp", "aes-128-gcm", "-bytes",
+                 str(record), "-seconds", str(secs), "-mr"]), 120,
+                "openssl speed")
+            m = re.search(r"^\+F:\d+:[^:]+:([\d.]+)", out, re.M)
+            if not m:
+                raise BenchError("openssl speed: unreadable output")
+            res["rows"].append({"backend": "openssl speed -evp",
+                                "suite": "AES-128-GCM", "record": record,
+                                "gbps": float(m.group(1)) / 1e9,
+                                "source": "openssl speed"})
+        for note in res["notes"]:
+            log("   note: " + note)
+        for r in res["rows"]:
+            log("   %-22s %-28s %6d B  %.2f GB/s" % (
+                r.get("backend"), r.get("suite"), r.get("record", 0),
+                r.get("gbps", 0)))
+        self.results["crypto"] = res
+
+    # ----------------------------------------------------------- memory
+
+    def memory(self):
+        n = 10000
+        log("== memory: %d idle enabled connections (idle_conns)" % n)
+        exe = os.path.join(self.build, "bench", "idle_conns")
+        if not os.access(exe, os.X_OK):
+            self.results["memory"] = {"note": "idle_conns not built (%s)" %
+                                      exe}
+            log("   note: idle_conns not built")
+            return
+        p = subprocess.run([exe, "--json", "-n", str(n)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, timeout=300)
+        if p.returncode != 0:
+            raise BenchError("idle_conns: exit %d: %s" % (
+                p.returncode, p.stderr.decode(errors="replace")))
+        r = json.loads(p.stdout.decode())
+        note = p.stderr.decode(errors="replace").strip()
+        if note:
+            r["note"] = note
+            log("   note: " + note)
+        log("   %.0f bytes per idle enabled connection (%d connections, "
+            "VmRSS %d -> %d KiB)" % (
+                r["bytes_per_conn"], r["n"], r["enabled"]["rss_kib"]["base"],
+                r["enabled"]["rss_kib"]["after"]))
+        self.results["memory"] = r
+
+    # -------------------------------------------------------------- all
+
+    def run(self):
+        cc = setup_netns()
+        start = time.monotonic()
+        self.results["meta"] = {
+            "date": datetime.datetime.now(datetime.timezone.utc)
+            .strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "quick": self.quick,
+            "kernel": platform.release(),
+            "cpu": cpu_model(),
+            "cpus_online": os.cpu_count(),
+            "server_cpu": self.server_cpu, "client_cpu": self.client_cpu,
+            "network": "own network namespace (unshare -n), lo, "
+                       "congestion control %s" % cc,
+            "kernel_tls_ulp_available": kernel_tls_available(),
+            "nginx": tool_version([kn.NGINX, "-v"]),
+            "openssl": tool_version(["openssl", "version"]),
+            "curl": tool_version(["curl", "--version"]),
+            "wrk": tool_version(["wrk", "--version"]),
+        }
+        if self.results["meta"]["kernel_tls_ulp_available"]:
+            log("WARNING: this kernel has kTLS: stock nginx (a) may use the "
+                "kernel's TLS, not OpenSSL in userspace")
+        self.tmp = tempfile.mkdtemp(prefix="ktls-bench.")
+        try:
+            www = self.make_files()
+            self.start_servers(www)
+            self.results["meta"]["negotiated"] = {
+                m: self.check_cipher(n) for m, n in self.servers.items()}
+            self.large_file()
+            self.small()
+            self.stop_servers()
+            os.unlink(os.path.join(www, "big"))
+        finally:
+            for n in self.servers.values():
+                n.stop()
+            kn.cleanup()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        self.crypto()
+        self.memory()
+        self.results["meta"]["duration_s"] = round(time.monotonic() - start, 1)
+
+
+def med(values):
+    v = list(values)
+    return {"median": statistics.median(v), "min": min(v), "max": max(v),
+            "n": len(v)}
+
+
+# ------------------------------------------------------------- reporting
+
+def fmt(s, prec=3):
+    return "%.*f [%.*f-%.*f]" % (prec, s["median"], prec, s["min"], prec,
+                                 s["max"])
+
+
+def table(res):
+    meta = res["meta"]
+    out = []
+    w = out.append
+    w("")
+    w("ktls bench, %s%s" % (meta["date"], " (QUICK: not for the record)"
+                            if meta["quick"] else ""))
+    w("  %s, %s CPUs, kernel %s; %s; %s" % (
+        meta["cpu"], meta["cpus_online"], meta["kernel"], meta["nginx"],
+        meta["openssl"]))
+    w("  %s; server on CPU %d, clients on CPU %d" % (
+        meta["network"], meta["server_cpu"], meta["client_cpu"]))
+    lf = res.get("large_file")
+    if lf:
+        s = lf["summary"]
+        w("")
+        w("Large file (%d MiB, cached), TLS 1.3 AES-128-GCM, nginx 1 worker, "
+          "curl client; median [min-max] of %d" % (
+              lf["file_bytes"] >> 20, s["stock_https"]["gbps"]["n"]))
+        w("  %-28s %-26s %s" % ("", "server CPU-s/GiB", "throughput GB/s"))
+        for key, label in (("stock_https", "(a) stock nginx HTTPS"),
+                           ("ktls_https", "(b) nginx under ktls-run"),
+                           ("plain_http", "(c) plain HTTP sendfile")):
+            w("  %-28s %-26s %s" % (label, fmt(s[key]["cpu_s_per_gib"]),
+                                    fmt(s[key]["gbps"], 2)))
+        r = lf["ratio_stock_over_ktls_cpu"]
+        w("  HEADLINE (a)/(b) server CPU per GiB: %.2fx  (per round "
+          "%.2f-%.2f)" % (r["median"], r["per_round_min"],
+                          r["per_round_max"]))
+    sr = res.get("small_responses")
+    if sr:
+        s = sr["summary"]
+        w("")
+        w("Small responses: %s, HTTPS keep-alive; requests/s, median "
+          "[min-max] of %d" % (sr["client"], s["f1k_stock"]["rps"]["n"]))
+        w("  %-8s %-28s %-28s %s" % ("", "stock nginx", "under ktls-run",
+                                     "ktls/stock"))
+        for name, label in (("f1k", "1 KiB"), ("f64k", "64 KiB")):
+            w("  %-8s %-28s %-28s %.2fx" % (
+                label, fmt(s[name + "_stock"]["rps"], 0),
+                fmt(s[name + "_ktls"]["rps"], 0),
+                s[name + "_ratio_ktls_over_stock"]))
+    cr = res.get("crypto")
+    if cr:
+        w("")
+        w("Encryption speed, one core, GB/s")
+        recs = sorted({r.get("record") for r in cr["rows"]}, reverse=True)
+        groups = {}
+        for r in cr["rows"]:
+            k = (r.get("backend"), r.get("suite"))
+            groups.setdefault(k, {})[r.get("record")] = r.get("gbps")
+        w("  %-22s %-26s %s" % ("backend", "suite", "  ".join(
+            "%8s" % ("%d B" % x) for x in recs)))
+        for (b, su), v in groups.items():
+            w("  %-22s %-26s %s" % (b, su, "  ".join(
+                "%8s" % ("%.2f" % v[x] if x in v else "-") for x in recs)))
+        for note in cr["notes"]:
+            w("  note: " + note)
+    m = res.get("memory")
+    if m:
+        w("")
+        if "bytes_per_conn" in m:
+            w("Memory: %d idle enabled connections: %.0f bytes of RSS per "
+              "connection (beyond the kernel socket; VmRSS %d -> %d KiB)" % (
+                  m["n"], m["bytes_per_conn"],
+                  m["enabled"]["rss_kib"]["base"],
+                  m["enabled"]["rss_kib"]["after"]))
+        if m.get("note"):
+            w("  note: " + m["note"])
+    w("")
+    return "\n".join(out)
+
+
+def chart(res, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib missing (python3-matplotlib): no chart"
+
+    def bars(ax, labels, sums, title, ylabel, colors):
+        meds = [s["median"] for s in sums]
+        err = [[s["median"] - s["min"] for s in sums],
+               [s["max"] - s["median"] for s in sums]]
+        ax.bar(labels, meds, yerr=err, capsize=4, color=colors)
+        for i, v in enumerate(meds):
+            ax.annotate("%.3g" % v, (i, v), ha="center", va="bottom",
+                        xytext=(0, 3), textcoords="offset points",
+                        fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(ylabel)
+
+    fig, axes = plt.subplots(2, 2, figsize=(12, 9))
+    col = ["#888888", "#2a7ab0", "#7fb77e"]
+    lf = res.get("large_file")
+    if lf:
+        s = lf["summary"]
+        keys = ["stock_https", "ktls_https", "plain_http"]
+        labels = ["(a) stock\nHTTPS", "(b) ktls-run\nHTTPS", "(c) plain\nHTTP"]
+        bars(axes[0][0], labels, [s[k]["cpu_s_per_gib"] for k in keys],
+             "Large file: server CPU-s per GiB (lower is better)\n"
+             "(a)/(b) = %.2fx" % lf["ratio_stock_over_ktls_cpu"]["median"],
+             "CPU-s / GiB", col)
+        bars(axes[0][1], labels, [s[k]["gbps"] for k in keys],
+             "Large file: throughput, one server core", "GB/s", col)
+    sr = res.get("small_responses")
+    if sr:
+        s = sr["summary"]
+        keys = ["f1k_stock", "f1k_ktls", "f64k_stock", "f64k_ktls"]
+        labels = ["1 KiB\nstock", "1 KiB\nktls-run", "64 KiB\nstock",
+                  "64 KiB\nktls-run"]
+        bars(axes[1][0], labels, [s[k]["rps"] for k in keys],
+             "Small responses: wrk -c32, HTTPS keep-alive", "requests/s",
+             [col[0], col[1], col[0], col[1]])
+    cr = res.get("crypto")
+    ax = axes[1][1]
+    if cr and cr["rows"]:
+        names = []
+        for r in cr["rows"]:
+            k = "%s\n%s" % (r.get("backend"), r.get("suite"))
+            if k not in names:
+                names.append(k)
+        recs = sorted({r.get("record") for r in cr["rows"]}, reverse=True)
+        width = 0.8 / max(1, len(recs))
+        for j, rec in enumerate(recs):
+            xs, ys = [], []
+            for r in cr["rows"]:
+                if r.get("record") == rec:
+                    xs.append(names.index("%s\n%s" % (r.get("backend"),
+                                                     r.get("suite"))) +
+                              j * width)
+                    ys.append(r.get("gbps"))
+            ax.bar(xs, ys, width, label="%d-byte records" % rec)
+        ax.set_xticks([i + width * (len(recs) - 1) / 2
+                       for i in range(len(names))])
+        ax.set_xticklabels(names, fontsize=7)
+        ax.set_ylabel("GB/s")
+        ax.legend(fontsize=8)
+        ax.set_title("Encryption per core" + (
+            "" if not cr["notes"] else " (crypto_speed not built)"),
+            fontsize=10)
+    m = res.get("memory", {})
+    sub = "ktls bench %s, %s" % (res["meta"]["date"], res["meta"]["cpu"])
+    if "bytes_per_conn" in m:
+        sub += "; memory: %.0f B RSS per idle enabled connection (%d)" % (
+            m["bytes_per_conn"], m["n"])
+    fig.suptitle(sub, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("build", nargs="?", default=os.path.join(TOP, "build"))
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    if args.out is None:
+        args.out = (os.path.join(tempfile.gettempdir(), "ktls-bench-quick")
+                    if args.quick else os.path.join(TOP, "bench", "results"))
+    if os.geteuid() != 0:
+        print("bench: needs root (a network namespace of its own, reno as "
+              "its congestion control)", file=sys.stderr)
+        return 1
+    enter_netns(sys.argv[1:])
+    try:
+        b = Bench(args)
+        b.run()
+    except BenchError as e:
+        print("bench: FAILED: %s" % e, file=sys.stderr)
+        return 1
+    res = b.results
+    os.makedirs(args.out, exist_ok=True)
+    name = "quick" if args.quick else "latest"
+    jpath = os.path.join(args.out, name + ".json")
+    with open(jpath, "w") as f:
+        json.dump(res, f, indent=1, sort_keys=False)
+        f.write("\n")
+    ppath = os.path.join(args.out, name + ".png")
+    note = chart(res, ppath)
+    print(table(res))
+    print("bench: wrote %s" % jpath)
+    print("bench: %s" % (note or "wrote " + ppath))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
