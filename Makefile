@@ -3,7 +3,7 @@
 BUILD ?= build
 PREFIX ?= /usr/local
 
-.PHONY: all deps setup test install clean demo
+.PHONY: all deps setup test install clean demo bench
 
 all: setup
 	ninja -C $(BUILD)
@@ -24,6 +24,11 @@ install: setup
 
 demo: all
 	./scripts/demo.sh $(BUILD)
+
+# Not a test: timings on this machine (bench/run.py; about 3 minutes).
+# Debian's python3, for python3-matplotlib (the chart).
+bench: all
+	/usr/bin/python3 bench/run.py $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

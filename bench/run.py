@@ -28,7 +28,7 @@ clients to another.
     backend, when built) and `openssl speed -evp aes-128-gcm` (OpenSSL EVP).
  4. Memory: build/bench/idle_conns --json: RSS per idle enabled connection.
 
-usage: bench/run.py [BUILD_DIR] [--quick] [--out DIR]
+usage: bench/run.py [BUILD_DIR] [--quick] [--out DIR] [--wait-idle SECS]
   --quick: fewer and shorter runs, a 256 MiB file (to try the bench out;
            written to $TMPDIR/ktls-bench-quick/quick.{json,png} unless
            --out; the committed results come from a full run).
@@ -213,6 +213,54 @@ def cpu_ticks(pids):
     return total
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[:3]
+
+
+def cpu_stat():
+    """{cpu index: (busy ticks, all ticks)} from /proc/stat."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            m = re.match(r"cpu(\d+) (.*)", line)
+            if m:
+                v = [int(x) for x in m.group(2).split()]
+                idle = v[3] + (v[4] if len(v) > 4 else 0)   # idle + iowait
+                out[int(m.group(1))] = (sum(v[:8]) - idle, sum(v[:8]))
+    return out
+
+
+def busy_s(c0, c1, cpu):
+    """Seconds CPU cpu was busy (any process, irq, softirq) between two
+    cpu_stat() samples."""
+    return (c1[cpu][0] - c0[cpu][0]) / CLK_TCK
+
+
+def machine_busy(secs=2.0):
+    """Fraction of each CPU busy over secs while the bench does nothing:
+    other people's work that will disturb the figures."""
+    c0 = cpu_stat()
+    time.sleep(secs)
+    c1 = cpu_stat()
+    return {cpu: round((c1[cpu][0] - c0[cpu][0]) /
+                       max(1, c1[cpu][1] - c0[cpu][1]), 3) for cpu in c1}
+
+
+def sched_ns(pids):
+    """CPU time in ns of every live thread of pids (schedstat): a finer
+    cross-check of cpu_ticks (threads that exited are not counted)."""
+    total = 0
+    for pid in pids:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return total
+
+
 def thread_affinity(pid):
     """{thread name: Cpus_allowed_list} of every thread of pid."""
     out = {}
@@ -344,12 +392,12 @@ class Bench:
         url = n.url("big", tls)
         pids = n.pids()
         tx0 = self.tx_bytes(n) if mode == "ktls" else None
-        t0 = cpu_ticks(pids)
+        c0, n0, t0 = cpu_stat(), sched_ns(pids), cpu_ticks(pids)
         w0 = time.monotonic()
         out = run_checked(self.client(self.curl_args(tls) + [url]), 600,
                           "curl %s" % url)
         w1 = time.monotonic()
-        t1 = cpu_ticks(pids)
+        t1, n1, c1 = cpu_ticks(pids), sched_ns(pids), cpu_stat()
         code, size, ttotal = out.split()[:3]
         size, ttotal = int(size), float(ttotal)
         if code != "200" or size != self.big_bytes:
@@ -357,7 +405,9 @@ class Bench:
                 url, code, size, self.big_bytes))
         r = {"bytes": size, "cpu_ticks": t1 - t0,
              "cpu_s": (t1 - t0) / CLK_TCK, "curl_time_s": ttotal,
-             "wall_s": w1 - w0}
+             "wall_s": w1 - w0, "cpu_s_schedstat": (n1 - n0) / 1e9,
+             "server_cpu_busy_s": busy_s(c0, c1, self.server_cpu),
+             "client_cpu_busy_s": busy_s(c0, c1, self.client_cpu)}
         r["cpu_s_per_gib"] = r["cpu_s"] / (size / GIB)
         r["gbps"] = size / ttotal / 1e9
         if mode == "ktls":
@@ -556,6 +606,12 @@ class Bench:
     def run(self):
         cc = setup_netns()
         start = time.monotonic()
+        busy = machine_busy()
+        end = start + self.args.wait_idle
+        while max(busy.values()) > 0.1 and time.monotonic() < end:
+            log("   waiting for the machine to be idle (CPU busy %s)" % busy)
+            time.sleep(3)
+            busy = machine_busy()
         self.results["meta"] = {
             "date": datetime.datetime.now(datetime.timezone.utc)
             .strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -567,11 +623,16 @@ class Bench:
             "network": "own network namespace (unshare -n), lo, "
                        "congestion control %s" % cc,
             "kernel_tls_ulp_available": kernel_tls_available(),
+            "cpu_busy_before_bench": busy,
+            "loadavg_before": loadavg(),
             "nginx": tool_version([kn.NGINX, "-v"]),
             "openssl": tool_version(["openssl", "version"]),
             "curl": tool_version(["curl", "--version"]),
             "wrk": tool_version(["wrk", "--version"]),
         }
+        if max(busy.values()) > 0.1:
+            log("WARNING: the machine is not idle before the bench (CPU busy "
+                "fractions %s): other work will disturb the figures" % busy)
         if self.results["meta"]["kernel_tls_ulp_available"]:
             log("WARNING: this kernel has kTLS: stock nginx (a) may use the "
                 "kernel's TLS, not OpenSSL in userspace")
@@ -592,6 +653,8 @@ class Bench:
             shutil.rmtree(self.tmp, ignore_errors=True)
         self.crypto()
         self.memory()
+        self.results["meta"]["loadavg_after"] = \
+            loadavg()
         self.results["meta"]["duration_s"] = round(time.monotonic() - start, 1)
 
 
@@ -620,6 +683,11 @@ def table(res):
         meta["openssl"]))
     w("  %s; server on CPU %d, clients on CPU %d" % (
         meta["network"], meta["server_cpu"], meta["client_cpu"]))
+    busy = meta.get("cpu_busy_before_bench", {})
+    if busy and max(busy.values()) > 0.1:
+        w("  WARNING: CPUs were busy before the bench (%s): other work "
+          "disturbed these figures" % ", ".join(
+              "cpu%s %.0f%%" % (k, v * 100) for k, v in busy.items()))
     lf = res.get("large_file")
     if lf:
         s = lf["summary"]
@@ -689,17 +757,18 @@ def chart(res, path):
     except ImportError:
         return "matplotlib missing (python3-matplotlib): no chart"
 
-    def bars(ax, labels, sums, title, ylabel, colors):
+    def bars(ax, labels, sums, title, ylabel, colors, fmtv="%.3g"):
         meds = [s["median"] for s in sums]
         err = [[s["median"] - s["min"] for s in sums],
                [s["max"] - s["median"] for s in sums]]
         ax.bar(labels, meds, yerr=err, capsize=4, color=colors)
-        for i, v in enumerate(meds):
-            ax.annotate("%.3g" % v, (i, v), ha="center", va="bottom",
-                        xytext=(0, 3), textcoords="offset points",
+        for i, s in enumerate(sums):
+            ax.annotate(fmtv % s["median"], (i, s["max"]), ha="center",
+                        va="bottom", xytext=(0, 3), textcoords="offset points",
                         fontsize=8)
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(ylabel)
+        ax.margins(y=0.12)
 
     fig, axes = plt.subplots(2, 2, figsize=(12, 9))
     col = ["#888888", "#2a7ab0", "#7fb77e"]
@@ -721,33 +790,37 @@ def chart(res, path):
         labels = ["1 KiB\nstock", "1 KiB\nktls-run", "64 KiB\nstock",
                   "64 KiB\nktls-run"]
         bars(axes[1][0], labels, [s[k]["rps"] for k in keys],
-             "Small responses: wrk -c32, HTTPS keep-alive", "requests/s",
-             [col[0], col[1], col[0], col[1]])
+             "Small responses: wrk -c32, HTTPS keep-alive (median, min-max)",
+             "requests/s", [col[0], col[1], col[0], col[1]], "%.0f")
     cr = res.get("crypto")
     ax = axes[1][1]
-    if cr and cr["rows"]:
+    rows = [r for r in (cr or {}).get("rows", [])
+            if "AES-128-GCM" in str(r.get("suite"))]
+    if rows:
         names = []
-        for r in cr["rows"]:
-            k = "%s\n%s" % (r.get("backend"), r.get("suite"))
-            if k not in names:
-                names.append(k)
-        recs = sorted({r.get("record") for r in cr["rows"]}, reverse=True)
+        for r in rows:
+            if r.get("backend") not in names:
+                names.append(r.get("backend"))
+        recs = sorted({r.get("record") for r in rows}, reverse=True)
         width = 0.8 / max(1, len(recs))
         for j, rec in enumerate(recs):
             xs, ys = [], []
-            for r in cr["rows"]:
+            for r in rows:
                 if r.get("record") == rec:
-                    xs.append(names.index("%s\n%s" % (r.get("backend"),
-                                                     r.get("suite"))) +
-                              j * width)
+                    xs.append(names.index(r.get("backend")) + j * width)
                     ys.append(r.get("gbps"))
             ax.bar(xs, ys, width, label="%d-byte records" % rec)
+            for x, y in zip(xs, ys):
+                ax.annotate("%.2f" % y, (x, y), ha="center", va="bottom",
+                            xytext=(0, 3), textcoords="offset points",
+                            fontsize=8)
         ax.set_xticks([i + width * (len(recs) - 1) / 2
                        for i in range(len(names))])
-        ax.set_xticklabels(names, fontsize=7)
+        ax.set_xticklabels(names, fontsize=8)
         ax.set_ylabel("GB/s")
         ax.legend(fontsize=8)
-        ax.set_title("Encryption per core" + (
+        ax.margins(y=0.12)
+        ax.set_title("AES-128-GCM encryption, one core" + (
             "" if not cr["notes"] else " (crypto_speed not built)"),
             fontsize=10)
     m = res.get("memory", {})
@@ -767,6 +840,9 @@ def main():
     ap.add_argument("build", nargs="?", default=os.path.join(TOP, "build"))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--wait-idle", type=float, default=90, metavar="SECS",
+                    help="wait at most SECS for other work to stop using "
+                    "the CPUs before starting (default 90)")
     args = ap.parse_args()
     if args.out is None:
         args.out = (os.path.join(tempfile.gettempdir(), "ktls-bench-quick")

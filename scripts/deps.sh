@@ -1,11 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages that building and testing ktls need, and
-# only those missing.  Idempotent; run by `make`, `make test`, `make demo`.
+# only those missing.  Idempotent; run by `make`, `make test`, `make demo`,
+# `make bench` (wrk, python3-matplotlib: bench only).
 set -eu
 PKGS="build-essential meson ninja-build pkg-config libssl-dev openssl
 python3 python3-cryptography iproute2
 nginx curl wget gnutls-bin util-linux
-libipsec-mb-dev"
+libipsec-mb-dev
+wrk python3-matplotlib"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

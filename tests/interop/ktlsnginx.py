@@ -5,6 +5,7 @@ self-signed certificate, free ports, ktls-stat counters, and bounded,
 leak-free process handling.  Python 3 standard library only."""
 import ctypes
 import json
+import re
 import os
 import signal
 import socket
@@ -215,3 +216,36 @@ def ktls_stat(tool, pid=None, timeout=20):
 
 def tx_bytes(tool, pid=None):
     return int(ktls_stat(tool, pid).get(TX_BYTES, 0))
+
+
+def _descendants(root):
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        kids.setdefault(ppid, []).append(int(d))
+    out, stack = [], [root]
+    while stack:
+        for c in kids.get(stack.pop(), []):
+            out.append(c)
+            stack.append(c)
+    return out
+
+
+def tx_bytes_ours(tool):
+    """tx_bytes summed over this test's own processes that use ktls, so
+    that other ktls users on the machine do not move the figure."""
+    with open("/proc/net/unix") as f:
+        users = set(int(m) for m in re.findall(r"@ktls\.(\d+)", f.read()))
+    total = 0
+    for pid in users.intersection(_descendants(os.getpid())):
+        try:
+            total += tx_bytes(tool, pid)
+        except RuntimeError:
+            pass    # it exited meanwhile
+    return total

@@ -259,7 +259,7 @@ def fetch_s_client(path, ver, cipher, timeout=120, port=None, req=None,
 # ---------------------------------------------------------------- checks
 
 def tx():
-    return kn.tx_bytes(C.stat)
+    return kn.tx_bytes_ours(C.stat)
 
 
 def check_download(name, fetch, path, size, expect_sha, *args, **kw):
