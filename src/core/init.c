@@ -92,6 +92,7 @@ ktls_atfork_child(void)
 {
 	ktls_counters_atfork_child();
 	ktls_record_atfork_child();
+	ktls_keymem_atfork_child();
 	ktls_workers_atfork_child();
 	ktls_poller_atfork_child();
 	ktls_aio_atfork_child();

@@ -87,6 +87,7 @@ void	ktls_aio_atfork_child(void);
 void	ktls_counters_atfork_child(void);
 void	ktls_control_atfork_child(void);
 void	ktls_record_atfork_child(void);
+void	ktls_keymem_atfork_child(void);
 
 /* The control socket (control.c): started once a session exists. */
 void	ktls_control_start(void);

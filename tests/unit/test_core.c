@@ -88,11 +88,20 @@ has_flag(const char *flags, const char *f)
 	return (strstr(flags, pad) != NULL);
 }
 
+static bool
+all_zero(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != 0)
+			return (false);
+	return (true);
+}
+
 static void
 test_keymem(void)
 {
 	char flags[512];
-	uint8_t *k = ktls_keymem_alloc(100);
+	uint8_t *k = ktls_keymem_alloc(100), *k2, *big;
 
 	REQUIRE(k != NULL, );
 	memset(k, 0xa5, 100);
@@ -102,10 +111,22 @@ test_keymem(void)
 #ifndef __SANITIZE_ADDRESS__	/* ASan makes mlock() a no-op */
 	CHECK(has_flag(flags, "lo"));	/* mlock()ed */
 #endif
+	/* Small pieces share slab pages: wiped at free, then reused. */
 	ktls_keymem_free(k, 100);
-	CHECK(vmflags(k, flags, sizeof(flags)) != 0);	/* unmapped */
-	tap_result("key memory: not dumped, locked, wiped on fork, unmapped "
-	    "after free");
+	CHECK(all_zero(k + sizeof(void *), 128 - sizeof(void *)));	/* but the free-list link */
+	k2 = ktls_keymem_alloc(100);
+	CHECK(k2 == k);
+	CHECK(((uintptr_t)k2 & 63) == 0);	/* aligned for AVX-512 */
+	ktls_keymem_free(k2, 100);
+	/* A large piece has pages of its own, gone after free. */
+	big = ktls_keymem_alloc(10000);
+	REQUIRE(big != NULL, );
+	memset(big, 0x5a, 10000);
+	CHECK(vmflags(big, flags, sizeof(flags)) == 0 && has_flag(flags, "dd"));
+	ktls_keymem_free(big, 10000);
+	CHECK(vmflags(big, flags, sizeof(flags)) != 0);	/* unmapped */
+	tap_result("key memory: not dumped, locked, wiped on fork, wiped at "
+	    "free, slab pieces aligned");
 }
 
 static void *
