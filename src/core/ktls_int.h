@@ -215,6 +215,7 @@ struct ktls_sock {
 };
 
 #define KTLS_QUEUE_LIMIT	(512 * 1024)	/* wire bytes queued per socket */
+#define KTLS_INLINE_MAX		4096	/* writes the writer encrypts itself */
 
 /* Wire bytes queued in all sockets of the process (for exit, see init.c). */
 extern _Atomic size_t ktls_unsent;
@@ -245,6 +246,13 @@ void	ktls_fileref_rele(struct ktls_fileref *f);
 /* Framing (frame.c): so->mtx held. */
 int	ktls_frame(struct ktls_sock *so, struct ktls_record *r, uint8_t type,
 	    size_t len);
+
+/*
+ * Encrypt a framed record (worker.c): by its socket's worker, or by the
+ * writer itself while the socket's queue was empty (api.c), so never by
+ * two threads at once.  0 or a negative errno (reset the connection).
+ */
+int	ktls_encrypt(struct ktls_record *r);
 
 /* Workers (worker.c). */
 int	ktls_workers_start(void);

@@ -79,7 +79,7 @@ fill_from_file(struct ktls_record *r, uint8_t *dst)
 }
 
 /* Encrypt one record; 0 or a negative errno (the socket must be reset). */
-static int
+int
 ktls_encrypt(struct ktls_record *r)
 {
 	struct ktls_session *s = r->so->tx;
