@@ -191,6 +191,7 @@ struct ktls_sock {
 	struct ktls_session	*tx;
 	unsigned int		worker;		/* pinned worker */
 	uint64_t		next_seq;	/* framing: next sequence number */
+	uint64_t		last_write_ns;	/* when the last write came */
 	bool			seq_exhausted;	/* next_seq wrapped: no more */
 
 	struct ktls_record	*head, *tail;	/* socket queue, in order */
@@ -216,6 +217,7 @@ struct ktls_sock {
 
 #define KTLS_QUEUE_LIMIT	(512 * 1024)	/* wire bytes queued per socket */
 #define KTLS_INLINE_MAX		4096	/* writes the writer encrypts itself */
+#define KTLS_INLINE_GAP_NS	50000	/* ... when the last came this long ago */
 
 /* Wire bytes queued in all sockets of the process (for exit, see init.c). */
 extern _Atomic size_t ktls_unsent;
