@@ -80,7 +80,7 @@ aio_run(struct aio_req *q)
 	ssize_t r;
 
 	/* A blocking write, whatever O_NONBLOCK says; never SIGPIPE. */
-	r = ktls_sock_sendmsg(q->so, &msg, MSG_NOSIGNAL, false);
+	r = ktls_sock_sendmsg(q->so, &msg, MSG_NOSIGNAL, 0);
 	pthread_mutex_lock(&aio_mtx);
 	cb->__return_value = r < 0 ? -1 : r;
 	__atomic_store_n(&cb->__error_code, r < 0 ? (int)-r : 0,

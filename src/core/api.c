@@ -206,14 +206,23 @@ sock_open_record(struct ktls_sock *so, struct ktls_src *src, size_t len,
 	return (0);
 }
 
+static bool
+sock_nonblock(struct ktls_sock *so, int flags)
+{
+	if (flags & MSG_DONTWAIT)
+		return (true);
+	/* O_NONBLOCK belongs to the open file, which kfd shares with fd. */
+	return ((ktls_sys.fcntl(so->kfd, F_GETFL) & O_NONBLOCK) != 0);
+}
+
 /*
  * One small record, made and encrypted by the writer itself: with the
  * queue empty the worker holds nothing of this session, and so->mtx keeps
  * it that way, so the handoff (two wake-ups) is saved where it costs the
- * most: a response after a quiet spell.  Writes that follow each other
- * closely go to the worker, which sends many records per system call
- * (measured, 1 KiB writes back to back: 1087 MB/s through the worker,
- * 88 MB/s inline).  so->mtx held.  The bytes taken, or 0 when the caller must look
+ * most: a response after a quiet spell (its header, a small file).  A
+ * stream of writes that follow each other closely goes to the worker,
+ * which sends many records per system call (measured, 1 KiB writes back
+ * to back: 1087 MB/s through the worker, 88 MB/s inline).  so->mtx held.  The bytes taken, or 0 when the caller must look
  * at the socket again (it failed), or -ENOMEM.
  */
 static ssize_t
@@ -226,6 +235,7 @@ sock_send_inline(struct ktls_sock *so, struct ktls_src *src, size_t len,
 	if ((r = ktls_record_alloc(len)) == NULL)
 		return (-ENOMEM);
 	src_fill(src, r, r->buf + so->tx->suite->prefix_len, len);
+	r->len = (uint32_t)len;
 	if (ktls_frame(so, r, type, len) != 0) {
 		ktls_record_free(r);
 		return (0);
@@ -242,23 +252,33 @@ sock_send_inline(struct ktls_sock *so, struct ktls_src *src, size_t len,
 	return ((ssize_t)len);
 }
 
+/* Count a write into the current burst (see sock_send_inline()). */
+static void
+sock_note_write(struct ktls_sock *so)
+{
+	struct timespec now;
+	uint64_t ns;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	if (ns - so->last_write_ns > KTLS_INLINE_GAP_NS)
+		so->burst = 0;
+	so->burst++;
+	so->last_write_ns = ns;
+}
+
 static ssize_t
 ktls_sock_send(struct ktls_sock *so, struct ktls_src *src, size_t total,
-    uint8_t type, bool nonblock, int flags)
+    uint8_t type, int nb, int flags)
 {
-	struct timespec deadline, now;
+	struct timespec deadline;
 	size_t accepted = 0, maxlen, room, chunk;
-	uint64_t now_ns;
-	bool quiet;
 	ssize_t n;
 	int error = 0, have_deadline = -1;
 
 	maxlen = (size_t)atomic_load(&ktls_tunable_maxlen);
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	pthread_mutex_lock(&so->mtx);
-	quiet = now_ns - so->last_write_ns > KTLS_INLINE_GAP_NS;
-	so->last_write_ns = now_ns;
+	sock_note_write(so);
 	if (so->open != NULL && (type != so->open_type || src->file != NULL))
 		ktls_sock_push_open(so);
 	if (so->open != NULL && sock_send_error(so) == 0)
@@ -270,7 +290,10 @@ ktls_sock_send(struct ktls_sock *so, struct ktls_src *src, size_t total,
 			break;
 		}
 		if (so->queued >= KTLS_QUEUE_LIMIT) {
-			if (nonblock) {
+			/* O_NONBLOCK, asked only when it matters. */
+			if (nb < 0)
+				nb = sock_nonblock(so, flags);
+			if (nb) {
 				if (accepted > 0)
 					break;
 				/* Invariant 4: EAGAIN only from a full kernel socket. */
@@ -301,10 +324,9 @@ ktls_sock_send(struct ktls_sock *so, struct ktls_src *src, size_t total,
 				accepted = total;
 			break;
 		}
-		if (so->head == NULL && src->file == NULL &&
-		    total - accepted <= KTLS_INLINE_MAX &&
+		if (so->head == NULL && total - accepted <= KTLS_INLINE_MAX &&
 		    total - accepted <= maxlen && !(flags & MSG_MORE) &&
-		    quiet) {
+		    src->file == NULL && so->burst <= KTLS_INLINE_BURST) {
 			if ((n = sock_send_inline(so, src, total - accepted,
 			    type)) < 0) {
 				error = (int)n;
@@ -336,14 +358,6 @@ ktls_sock_send(struct ktls_sock *so, struct ktls_src *src, size_t total,
 	return (error);
 }
 
-static bool
-sock_nonblock(struct ktls_sock *so, int flags)
-{
-	if (flags & MSG_DONTWAIT)
-		return (true);
-	/* O_NONBLOCK belongs to the open file, which kfd shares with fd. */
-	return ((ktls_sys.fcntl(so->kfd, F_GETFL) & O_NONBLOCK) != 0);
-}
 
 static size_t
 iov_total(const struct iovec *iov, int iovcnt, int *error)
@@ -404,7 +418,7 @@ msg_record_type(const struct msghdr *msg, uint8_t *type)
 
 ssize_t
 ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
-    bool nonblock)
+    int nb)
 {
 	struct ktls_src src;
 	size_t total;
@@ -427,7 +441,7 @@ ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
 	}
 	src = (struct ktls_src){ .iov = msg->msg_iov,
 	    .iovcnt = (int)msg->msg_iovlen };
-	return (ktls_sock_send(so, &src, total, type, nonblock, flags));
+	return (ktls_sock_send(so, &src, total, type, nb, flags));
 }
 
 KTLS_EXPORT ssize_t
@@ -441,7 +455,7 @@ ktls_sendmsg(int fd, const struct msghdr *msg, int flags)
 		return (ktls_sys.sendmsg(fd, msg, flags));
 	}
 	r = msg == NULL ? -EFAULT :
-	    ktls_sock_sendmsg(so, msg, flags, sock_nonblock(so, flags));
+	    ktls_sock_sendmsg(so, msg, flags, -1);
 	ktls_sock_rele(so);
 	return (ret(r));
 }
@@ -459,7 +473,7 @@ ktls_writev(int fd, const struct iovec *iov, int iovcnt)
 		return (ktls_sys.writev(fd, iov, iovcnt));
 	}
 	r = iovcnt < 0 ? -EINVAL :
-	    ktls_sock_sendmsg(so, &msg, 0, sock_nonblock(so, 0));
+	    ktls_sock_sendmsg(so, &msg, 0, -1);
 	ktls_sock_rele(so);
 	return (ret(r));
 }
@@ -476,7 +490,7 @@ ktls_send(int fd, const void *buf, size_t len, int flags)
 		ktls_sys_init();
 		return (ktls_sys.send(fd, buf, len, flags));
 	}
-	r = ktls_sock_sendmsg(so, &msg, flags, sock_nonblock(so, flags));
+	r = ktls_sock_sendmsg(so, &msg, flags, -1);
 	ktls_sock_rele(so);
 	return (ret(r));
 }
@@ -494,7 +508,7 @@ ktls_write(int fd, const void *buf, size_t len)
 		return (ktls_sys.write(fd, buf, len));
 	}
 	/* write(2) on a socket raises SIGPIPE like send() without flags. */
-	r = ktls_sock_sendmsg(so, &msg, 0, sock_nonblock(so, 0));
+	r = ktls_sock_sendmsg(so, &msg, 0, -1);
 	ktls_sock_rele(so);
 	return (ret(r));
 }
@@ -506,6 +520,58 @@ ktls_write(int fd, const void *buf, size_t len)
  * cache straight into the record), through a descriptor of our own, so
  * in_fd may be closed as soon as this returns.
  */
+/*
+ * A small sendfile in a response after a quiet spell: read (pread) and
+ * encrypted by the caller now, as sock_send_inline() does for writes, so
+ * without a descriptor of our own or a handoff.  The bytes sent, 0 at end
+ * of file, a negative errno, or SENDFILE_NOT_TAKEN when the general path
+ * must take it.
+ */
+#define SENDFILE_NOT_TAKEN	((ssize_t)-1 - 4096)
+static ssize_t
+sock_sendfile_inline(struct ktls_sock *so, int in_fd, off_t off, size_t count)
+{
+	struct ktls_record *r;
+	ssize_t n;
+	int error;
+
+	pthread_mutex_lock(&so->mtx);
+	if (so->head != NULL || so->error != 0 || atomic_load(&so->dead) ||
+	    so->shut_wr || so->seq_exhausted || so->open != NULL) {
+		pthread_mutex_unlock(&so->mtx);
+		return (SENDFILE_NOT_TAKEN);
+	}
+	sock_note_write(so);
+	if (so->burst > KTLS_INLINE_BURST ||
+	    (r = ktls_record_alloc(count)) == NULL) {
+		pthread_mutex_unlock(&so->mtx);
+		return (SENDFILE_NOT_TAKEN);
+	}
+	do
+		n = ktls_sys.pread(in_fd, r->buf + so->tx->suite->prefix_len,
+		    count, off);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		/* Not a file (a pipe, a socket): sendfile(2) says EINVAL. */
+		error = n == 0 ? 0 : errno == ESPIPE ? -EINVAL : -errno;
+		ktls_record_free(r);
+		pthread_mutex_unlock(&so->mtx);
+		return (error);
+	}
+	r->len = (uint32_t)n;
+	if (ktls_frame(so, r, TLS_RLTYPE_APP, (size_t)n) != 0) {
+		ktls_record_free(r);
+		pthread_mutex_unlock(&so->mtx);
+		return (SENDFILE_NOT_TAKEN);
+	}
+	if ((error = ktls_encrypt(r)) != 0)
+		ktls_sock_fail(so, -error, true);
+	atomic_store_explicit(&r->ready, true, memory_order_release);
+	ktls_tx_flush(so);	/* or, failed, drops it */
+	ktls_sock_unlock(so);
+	return (n);
+}
+
 static ssize_t
 sock_sendfile(struct ktls_sock *so, int in_fd, off_t *offset, size_t count)
 {
@@ -515,6 +581,15 @@ sock_sendfile(struct ktls_sock *so, int in_fd, off_t *offset, size_t count)
 	off_t off;
 	ssize_t r;
 
+	if (offset != NULL && count <= KTLS_INLINE_MAX && count > 0 &&
+	    *offset >= 0) {
+		r = sock_sendfile_inline(so, in_fd, *offset, count);
+		if (r != SENDFILE_NOT_TAKEN) {
+			if (r > 0)
+				*offset += r;
+			return (r);
+		}
+	}
 	if (fstat(in_fd, &st) != 0)
 		return (-errno);
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
@@ -539,7 +614,7 @@ sock_sendfile(struct ktls_sock *so, int in_fd, off_t *offset, size_t count)
 	f->nomap = !ktls_env_sendfile_map();
 	src = (struct ktls_src){ .file = f, .file_off = off };
 	r = ktls_sock_send(so, &src, count, TLS_RLTYPE_APP,
-	    sock_nonblock(so, 0), 0);
+	    -1, 0);
 	ktls_fileref_rele(f);
 	if (r > 0) {
 		if (offset != NULL)

@@ -192,6 +192,7 @@ struct ktls_sock {
 	unsigned int		worker;		/* pinned worker */
 	uint64_t		next_seq;	/* framing: next sequence number */
 	uint64_t		last_write_ns;	/* when the last write came */
+	unsigned int		burst;		/* writes since the last gap */
 	bool			seq_exhausted;	/* next_seq wrapped: no more */
 
 	struct ktls_record	*head, *tail;	/* socket queue, in order */
@@ -217,7 +218,8 @@ struct ktls_sock {
 
 #define KTLS_QUEUE_LIMIT	(512 * 1024)	/* wire bytes queued per socket */
 #define KTLS_INLINE_MAX		4096	/* writes the writer encrypts itself */
-#define KTLS_INLINE_GAP_NS	50000	/* ... when the last came this long ago */
+#define KTLS_INLINE_GAP_NS	50000	/* ... the first writes after a gap */
+#define KTLS_INLINE_BURST	4	/* ... this many of them */
 
 /* Wire bytes queued in all sockets of the process (for exit, see init.c). */
 extern _Atomic size_t ktls_unsent;
@@ -231,8 +233,9 @@ int	ktls_sock_enable(int fd, const void *optval, socklen_t optlen);
 struct timespec;
 int	ktls_sock_wait(struct ktls_sock *so, const struct timespec *deadline);
 /* Frame and queue a message's data (api.c); a negative errno on failure. */
+/* nb: 1 non-blocking, 0 blocking, -1 as the socket's O_NONBLOCK says. */
 ssize_t	ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg,
-	    int flags, bool nonblock);
+	    int flags, int nb);
 void	ktls_sock_wakeup(struct ktls_sock *so);	/* so->mtx held */
 /* Unlock so->mtx, then drop the references freed records left behind. */
 void	ktls_sock_unlock(struct ktls_sock *so);
