@@ -45,6 +45,12 @@ ktls_load_env(void)
 	if ((e = getenv("KTLS_EXIT_WAIT_MS")) != NULL)
 		env_exit_wait_ms = atol(e);
 	/*
+	 * Resolve libc's calls now, before main(): resolving them later, from
+	 * inside libc (setlocale() closing a file through an interposer's
+	 * close(), say), would run dlsym() under libc's own locks.
+	 */
+	ktls_sys_init();
+	/*
 	 * KTLS_SENDFILE_MAP=1: sendfile encrypts from a mapping of the file.
 	 * Off by default: on this kernel mapping and unmapping the windows
 	 * costs more than the copy it saves (measured with nginx, 1 GiB over

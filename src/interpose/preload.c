@@ -50,6 +50,13 @@ kti_libc_init(void)
 	pthread_once(&libc_once, libc_once_fn);
 }
 
+/* Before main(), for the reason ktls_load_env() gives. */
+__attribute__((constructor)) static void
+kti_load(void)
+{
+	kti_libc_init();
+}
+
 KTI_EXPORT ssize_t
 write(int fd, const void *buf, size_t len)
 {
