@@ -112,6 +112,26 @@ make_info(const struct lsuite *ls, uint64_t seq, union crypto_info *ci,
 	memcpy(k->en.rec_seq, rs, 8);
 }
 
+/* OpenSSL's control messages: a record type at level SOL_TLS. */
+static ssize_t
+send_typed(int fd, const void *buf, size_t len, uint8_t type)
+{
+	union {
+		struct cmsghdr	h;
+		uint8_t		b[CMSG_SPACE(1)];
+	} cm;
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+	    .msg_control = cm.b, .msg_controllen = sizeof(cm.b) };
+
+	memset(&cm, 0, sizeof(cm));
+	cm.h.cmsg_level = SOL_TLS;
+	cm.h.cmsg_type = TLS_SET_RECORD_TYPE;
+	cm.h.cmsg_len = CMSG_LEN(1);
+	*CMSG_DATA(&cm.h) = type;
+	return (sendmsg(fd, &msg, 0));
+}
+
 static int
 ulp(int fd)
 {
@@ -162,20 +182,7 @@ case_suite(const struct lsuite *ls, int family)
 	struct iovec iov[2] = { { buf + off, 10 }, { buf + off + 10, 20 } };
 	CHECK(writev(fds[0], iov, 2) == 30);
 	off += 30;
-	/* OpenSSL's control messages: a record type at level SOL_TLS. */
-	union {
-		struct cmsghdr	h;
-		uint8_t		b[CMSG_SPACE(1)];
-	} cm;
-	struct iovec miov = { buf + off, 50 };
-	struct msghdr msg = { .msg_iov = &miov, .msg_iovlen = 1,
-	    .msg_control = cm.b, .msg_controllen = sizeof(cm.b) };
-	memset(&cm, 0, sizeof(cm));
-	cm.h.cmsg_level = SOL_TLS;
-	cm.h.cmsg_type = TLS_SET_RECORD_TYPE;
-	cm.h.cmsg_len = CMSG_LEN(1);
-	*CMSG_DATA(&cm.h) = TLS_RLTYPE_ALERT;
-	CHECK(sendmsg(fds[0], &msg, 0) == 50);
+	CHECK(send_typed(fds[0], buf + off, 50, TLS_RLTYPE_ALERT) == 50);
 	off += 50;
 	fx_pattern(fbuf, sizeof(fbuf), 4);
 	ffd = fx_tmpfile(sizeof(fbuf), 4);
@@ -408,19 +415,7 @@ case_msg_more(void)
 	SEND(20000, MSG_MORE);		/* 16384, 3616 open */
 	SEND(10, 0);			/* 3626 */
 	SEND(5, MSG_MORE);		/* closed by the alert: 5 */
-	union {
-		struct cmsghdr	h;
-		uint8_t		b[CMSG_SPACE(1)];
-	} cm;
-	struct iovec miov = { buf + off, 1 };
-	struct msghdr msg = { .msg_iov = &miov, .msg_iovlen = 1,
-	    .msg_control = cm.b, .msg_controllen = sizeof(cm.b) };
-	memset(&cm, 0, sizeof(cm));
-	cm.h.cmsg_level = SOL_TLS;
-	cm.h.cmsg_type = TLS_SET_RECORD_TYPE;
-	cm.h.cmsg_len = CMSG_LEN(1);
-	*CMSG_DATA(&cm.h) = TLS_RLTYPE_ALERT;
-	CHECK(sendmsg(fds[0], &msg, 0) == 1);	/* 1 */
+	CHECK(send_typed(fds[0], buf + off, 1, TLS_RLTYPE_ALERT) == 1);
 	off += 1;
 	SEND(16384 + 7, MSG_MORE);	/* 16384, 7 open until close */
 #undef SEND
