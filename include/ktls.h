@@ -142,6 +142,12 @@ int	ktls_close(int fd);
  */
 int	ktls_fd_dup(int oldfd, int newfd);
 void	ktls_fd_closed(int fd);
+/*
+ * Call before execve(2): sends what is queued, then makes the descriptors
+ * of enabled sockets close-on-exec (the new image would have the socket
+ * but not ktls, and would write in the clear).
+ */
+void	ktls_exec_prepare(void);
 
 /*
  * The transmit state of an enabled socket, as Linux's

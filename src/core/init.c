@@ -74,8 +74,8 @@ ktls_env_backend(void)
 	return (e != NULL ? e : env_backend[0] != '\0' ? env_backend : NULL);
 }
 
-static void
-ktls_exit_drain(void)
+void
+ktls_drain_all(void)
 {
 	const char *e = getenv("KTLS_EXIT_WAIT_MS");
 	long ms = e != NULL ? atol(e) : env_exit_wait_ms;
@@ -146,7 +146,7 @@ init_once_fn(void)
 #ifdef KTLS_HAVE_IPSECMB
 	ktls_backend_register(&ktls_backend_ipsecmb);
 #endif
-	atexit(ktls_exit_drain);
+	atexit(ktls_drain_all);
 	pthread_atfork(NULL, NULL, ktls_atfork_child);
 
 	if (env_enable)

@@ -74,6 +74,8 @@ int	ktls_thread_start(void *(*fn)(void *), void *arg, const char *name);
 void	ktls_init(void);
 /* Just the ktls_sys table (the pass-through path). */
 void	ktls_sys_init(void);
+/* Wait (bounded) for every queue to reach the kernel (init.c). */
+void	ktls_drain_all(void);
 /* KTLS_BACKEND, now or as it was at load time (init.c). */
 const char *ktls_env_backend(void);
 /* KTLS_SENDFILE_MAP at load time: sendfile through a file mapping. */

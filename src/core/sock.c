@@ -288,6 +288,32 @@ ktls_sock_atfork_child(void)
 	}
 }
 
+/*
+ * Before exec: the new image would hold an enabled socket without the
+ * engine, and write to it in the clear (invariant 1), and the queues would
+ * die with this image (invariant 3).  So the queues are sent first, and
+ * the application's descriptors of enabled sockets become close-on-exec:
+ * the connection ends with this image, as cleanly as at exit.
+ */
+KTLS_EXPORT void
+ktls_exec_prepare(void)
+{
+	int fl;
+
+	if (fdtab == NULL)
+		return;
+	ktls_drain_all();
+	pthread_rwlock_rdlock(&fdtab_lock);
+	for (int fd = 0; fd < fdtab_size; fd++) {
+		if (atomic_load_explicit(&fdtab[fd], memory_order_relaxed) ==
+		    NULL)
+			continue;
+		if ((fl = ktls_sys.fcntl(fd, F_GETFD)) >= 0)
+			ktls_sys.fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+	}
+	pthread_rwlock_unlock(&fdtab_lock);
+}
+
 /* Is fd a connected TCP socket?  0, or the errno enabling fails with. */
 static int
 sock_check_tcp(int fd)

@@ -293,3 +293,106 @@ getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
 		return (r);
 	return (ktls_getsockopt(fd, level, optname, optval, optlen));
 }
+
+/*
+ * The exec family: the new image gets no session, so the engine sends its
+ * queues and closes enabled sockets on exec first (ktls_exec_prepare()).
+ * glibc's own exec wrappers call execve internally, not through here, so
+ * each is wrapped.
+ */
+typedef int (*execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
+typedef int (*fexecve_fn)(int, char *const[], char *const[]);
+
+#define EXEC_NEXT(name, type)	((type)dlsym(RTLD_NEXT, #name))
+#define EXEC_MAXARGS		4096
+
+KTI_EXPORT int
+execve(const char *path, char *const argv[], char *const envp[])
+{
+	ktls_exec_prepare();
+	return (EXEC_NEXT(execve, execve_fn)(path, argv, envp));
+}
+
+KTI_EXPORT int
+execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	ktls_exec_prepare();
+	return (EXEC_NEXT(execvpe, execvpe_fn)(file, argv, envp));
+}
+
+KTI_EXPORT int
+fexecve(int fd, char *const argv[], char *const envp[])
+{
+	ktls_exec_prepare();
+	return (EXEC_NEXT(fexecve, fexecve_fn)(fd, argv, envp));
+}
+
+KTI_EXPORT int
+execv(const char *path, char *const argv[])
+{
+	return (execve(path, argv, environ));
+}
+
+KTI_EXPORT int
+execvp(const char *file, char *const argv[])
+{
+	return (execvpe(file, argv, environ));
+}
+
+/* The list forms: their arguments into an array, then as above. */
+static int
+exec_list(const char *arg0, va_list ap, char **argv)
+{
+	int n = 0;
+
+	argv[n++] = (char *)arg0;
+	while (arg0 != NULL && n < EXEC_MAXARGS &&
+	    (argv[n++] = va_arg(ap, char *)) != NULL)
+		;
+	if (n == EXEC_MAXARGS && argv[n - 1] != NULL) {
+		errno = E2BIG;
+		return (-1);
+	}
+	return (0);
+}
+
+KTI_EXPORT int
+execl(const char *path, const char *arg, ...)
+{
+	char *argv[EXEC_MAXARGS];
+	va_list ap;
+	int r;
+
+	va_start(ap, arg);
+	r = exec_list(arg, ap, argv);
+	va_end(ap);
+	return (r != 0 ? r : execve(path, argv, environ));
+}
+
+KTI_EXPORT int
+execlp(const char *file, const char *arg, ...)
+{
+	char *argv[EXEC_MAXARGS];
+	va_list ap;
+	int r;
+
+	va_start(ap, arg);
+	r = exec_list(arg, ap, argv);
+	va_end(ap);
+	return (r != 0 ? r : execvpe(file, argv, environ));
+}
+
+KTI_EXPORT int
+execle(const char *path, const char *arg, ...)
+{
+	char *argv[EXEC_MAXARGS], *const *envp;
+	va_list ap;
+	int r;
+
+	va_start(ap, arg);
+	r = exec_list(arg, ap, argv);
+	envp = va_arg(ap, char *const *);	/* after the NULL */
+	va_end(ap);
+	return (r != 0 ? r : execve(path, argv, envp));
+}

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -448,6 +449,56 @@ case_msg_more(void)
 	    "without it, another record type or close() ends the record");
 }
 
+/*
+ * exec: the new image would have the socket but not the engine.  A child
+ * execs a shell that writes plaintext to its copy (fd 9) of an enabled socket;
+ * the stream must stay records only: the descriptor is closed on exec.
+ */
+static void
+case_exec(void)
+{
+	union crypto_info ci;
+	struct fx_keys k;
+	struct fx_rx rx = { 0 };
+	uint8_t buf[3000];
+	int fds[2], status;
+	pid_t pid;
+
+	fx_pattern(buf, sizeof(buf), 13);
+	make_info(&lsuites[0], 0, &ci, &k);
+	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
+	CHECK(ulp(fds[0]) == 0);
+	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, lsuites[0].size) == 0);
+	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, true) == 0, );
+	CHECK(write(fds[0], buf, 1000) == 1000);
+	if ((pid = fork()) == 0) {
+		close(fds[1]);
+		if (dup2(fds[0], 9) != 9)
+			_exit(2);
+		execl("/bin/sh", "sh", "-c",
+		    "printf PLAINTEXT-ON-THE-WIRE >&9 2>/dev/null; exit 0",
+		    (char *)NULL);
+		_exit(3);
+	}
+	REQUIRE(pid > 0, );
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0);
+	CHECK(write(fds[0], buf + 1000, 2000) == 2000);
+	CHECK(close(fds[0]) == 0);
+	fx_rx_join(&rx);
+	if (rx.dec_failed)
+		tap_diag("decrypt: %s", rx.dec_error);
+	CHECK(!rx.dec_failed && rx.bytes == sizeof(buf));
+	size_t glen;
+	uint8_t *got = fx_rx_appdata(&rx, &glen);
+	CHECK(glen == sizeof(buf) && memcmp(got, buf, glen) == 0);
+	free(got);
+	fx_rx_free(&rx);
+	close(fds[1]);
+	tap_result("exec: an enabled socket is closed in the new image; no "
+	    "plaintext reaches the stream");
+}
+
 /* FreeBSD's option through the same interposer. */
 static void
 case_freebsd(void)
@@ -484,6 +535,7 @@ main(void)
 	case_passthrough();
 	case_dups();
 	case_msg_more();
+	case_exec();
 	case_freebsd();
 	return (tap_done());
 }
