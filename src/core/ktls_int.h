@@ -186,7 +186,6 @@ int	ktls_encrypt_guarded(const struct ktls_session *s,
 struct ktls_sock {
 	pthread_mutex_t		mtx;
 	_Atomic int		refs;
-	int			fd;		/* the application's fd number */
 	int			kfd;		/* our dup: the engine sends here */
 	ino_t			ino;		/* the socket's identity (sockfs) */
 	struct ktls_sock	*ino_next;	/* identity hash (sock.c) */
@@ -208,7 +207,6 @@ struct ktls_sock {
 	bool			inherited;	/* from the parent of a fork() */
 	bool			shut_wr;	/* shutdown(SHUT_WR) asked for */
 	bool			fin_sent;	/* ... and done, queue empty */
-	bool			kfull;		/* last send hit EAGAIN */
 	bool			armed;		/* poller watches kfd (holds a ref) */
 	bool			in_epoll;	/* kfd added to the poller */
 

@@ -382,7 +382,6 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 	}
 	pthread_mutex_init(&so->mtx, NULL);
 	atomic_init(&so->refs, 1);		/* the table's */
-	so->fd = fd;
 	so->nfds = 1;
 	so->kfd = kfd;
 	so->ino = st.st_ino;

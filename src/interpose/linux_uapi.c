@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -133,34 +134,65 @@ ulp_attach(int fd, const void *optval, socklen_t optlen)
 	return (0);
 }
 
-/* The layouts of <linux/tls.h> the engine serves. */
-static int
-crypto_info_size(int cipher)
+/*
+ * The crypto_info layouts of <linux/tls.h> the engine serves, as one
+ * table for setting and reading back.  The engine's 12-byte IV is the
+ * layout's salt followed by its iv field (TLS 1.2 GCM: salt || first
+ * explicit nonce; TLS 1.3 and ChaCha20: the static IV).
+ */
+static const struct linux_layout {
+	uint16_t	cipher_type;
+	uint16_t	size;
+	int		algorithm;	/* CRYPTO_* */
+	uint8_t		key_len, salt_len, iv_len;
+	uint16_t	key, salt, iv, rec_seq;	/* offsets */
+} layouts[] = {
+#define LAYOUT(type, st, alg, kl, sl, il) {				\
+	.cipher_type = (type), .size = sizeof(struct st),		\
+	.algorithm = (alg), .key_len = (kl), .salt_len = (sl),		\
+	.iv_len = (il), .key = offsetof(struct st, key),		\
+	.salt = offsetof(struct st, salt), .iv = offsetof(struct st, iv), \
+	.rec_seq = offsetof(struct st, rec_seq) }
+	LAYOUT(TLS_CIPHER_AES_GCM_128, tls12_crypto_info_aes_gcm_128,
+	    CRYPTO_AES_NIST_GCM_16, 16, 4, 8),
+	LAYOUT(TLS_CIPHER_AES_GCM_256, tls12_crypto_info_aes_gcm_256,
+	    CRYPTO_AES_NIST_GCM_16, 32, 4, 8),
+	LAYOUT(TLS_CIPHER_CHACHA20_POLY1305,
+	    tls12_crypto_info_chacha20_poly1305, CRYPTO_CHACHA20_POLY1305,
+	    32, 0, 12),
+#undef LAYOUT
+};
+
+/* By Linux cipher type, or by the engine's algorithm and key length. */
+static const struct linux_layout *
+layout_find(int cipher_type, int algorithm, int key_len)
 {
-	switch (cipher) {
-	case TLS_CIPHER_AES_GCM_128:
-		return (sizeof(struct tls12_crypto_info_aes_gcm_128));
-	case TLS_CIPHER_AES_GCM_256:
-		return (sizeof(struct tls12_crypto_info_aes_gcm_256));
-	case TLS_CIPHER_CHACHA20_POLY1305:
-		return (sizeof(struct tls12_crypto_info_chacha20_poly1305));
-	default:
-		return (-1);
+	for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++) {
+		const struct linux_layout *l = &layouts[i];
+
+		if (cipher_type != 0 ? l->cipher_type == cipher_type :
+		    l->algorithm == algorithm && l->key_len == key_len)
+			return (l);
 	}
+	return (NULL);
 }
+
+/* Big enough, and aligned, for every layout. */
+union crypto_info {
+	struct tls_crypto_info			info;
+	struct tls12_crypto_info_aes_gcm_128	g128;
+	struct tls12_crypto_info_aes_gcm_256	g256;
+	struct tls12_crypto_info_chacha20_poly1305 chacha;
+};
 
 /* setsockopt(SOL_TLS, TLS_TX): do_tls_setsockopt_conf(). */
 static int
 tls_tx_set(int fd, const void *optval, socklen_t optlen)
 {
-	union {
-		struct tls_crypto_info			info;
-		struct tls12_crypto_info_aes_gcm_128	g128;
-		struct tls12_crypto_info_aes_gcm_256	g256;
-		struct tls12_crypto_info_chacha20_poly1305 chacha;
-	} ci;
+	const struct linux_layout *l;
+	union crypto_info ci;
+	uint8_t *b = (uint8_t *)&ci, iv[12];
 	struct tls_enable en;
-	uint8_t iv[12];
 	int r, error;
 
 	if (optval == NULL || optlen < sizeof(ci.info))
@@ -169,8 +201,8 @@ tls_tx_set(int fd, const void *optval, socklen_t optlen)
 	if (ci.info.version != TLS_1_2_VERSION &&
 	    ci.info.version != TLS_1_3_VERSION)
 		return (fail(EINVAL));
-	r = crypto_info_size(ci.info.cipher_type);
-	if (r < 0 || optlen != (socklen_t)r)
+	l = layout_find(ci.info.cipher_type, 0, 0);
+	if (l == NULL || optlen != l->size)
 		return (fail(EINVAL));
 	memcpy(&ci, optval, optlen);
 
@@ -178,34 +210,14 @@ tls_tx_set(int fd, const void *optval, socklen_t optlen)
 	en.tls_vmajor = TLS_MAJOR_VER_ONE;
 	en.tls_vminor = ci.info.version == TLS_1_3_VERSION ?
 	    TLS_MINOR_VER_THREE : TLS_MINOR_VER_TWO;
+	en.cipher_algorithm = l->algorithm;
+	en.cipher_key = b + l->key;
+	en.cipher_key_len = l->key_len;
+	memcpy(iv, b + l->salt, l->salt_len);
+	memcpy(iv + l->salt_len, b + l->iv, l->iv_len);
 	en.iv = iv;
 	en.iv_len = 12;
-	switch (ci.info.cipher_type) {
-	case TLS_CIPHER_AES_GCM_128:
-		/* TLS 1.2: salt || first explicit nonce; 1.3: the static IV. */
-		en.cipher_algorithm = CRYPTO_AES_NIST_GCM_16;
-		en.cipher_key = ci.g128.key;
-		en.cipher_key_len = sizeof(ci.g128.key);
-		memcpy(iv, ci.g128.salt, 4);
-		memcpy(iv + 4, ci.g128.iv, 8);
-		memcpy(en.rec_seq, ci.g128.rec_seq, 8);
-		break;
-	case TLS_CIPHER_AES_GCM_256:
-		en.cipher_algorithm = CRYPTO_AES_NIST_GCM_16;
-		en.cipher_key = ci.g256.key;
-		en.cipher_key_len = sizeof(ci.g256.key);
-		memcpy(iv, ci.g256.salt, 4);
-		memcpy(iv + 4, ci.g256.iv, 8);
-		memcpy(en.rec_seq, ci.g256.rec_seq, 8);
-		break;
-	default:
-		en.cipher_algorithm = CRYPTO_CHACHA20_POLY1305;
-		en.cipher_key = ci.chacha.key;
-		en.cipher_key_len = sizeof(ci.chacha.key);
-		memcpy(iv, ci.chacha.iv, 12);
-		memcpy(en.rec_seq, ci.chacha.rec_seq, 8);
-		break;
-	}
+	memcpy(en.rec_seq, b + l->rec_seq, 8);
 	r = ktls_setsockopt(fd, IPPROTO_TCP, TCP_TXTLS_ENABLE, &en, sizeof(en));
 	error = errno;
 	explicit_bzero(&ci, sizeof(ci));
@@ -220,15 +232,11 @@ tls_tx_set(int fd, const void *optval, socklen_t optlen)
 static int
 tls_tx_get(int fd, void *optval, socklen_t *optlen)
 {
-	union {
-		struct tls_crypto_info			info;
-		struct tls12_crypto_info_aes_gcm_128	g128;
-		struct tls12_crypto_info_aes_gcm_256	g256;
-		struct tls12_crypto_info_chacha20_poly1305 chacha;
-	} ci;
+	const struct linux_layout *l;
+	union crypto_info ci;
+	uint8_t *b = (uint8_t *)&ci;
 	struct ktls_tx_info ti;
-	socklen_t len;
-	int size;
+	socklen_t len, size;
 
 	if (optval == NULL || optlen == NULL)
 		return (fail(EFAULT));
@@ -237,46 +245,23 @@ tls_tx_get(int fd, void *optval, socklen_t *optlen)
 		return (fail(EINVAL));
 	if (ktls_get_tx(fd, &ti) != 0)
 		return (fail(EBUSY));	/* keys not set yet */
+	/* Enabled with FreeBSD's API in a suite Linux has no name for? */
+	l = layout_find(0, ti.cipher_algorithm, ti.cipher_key_len);
+	size = len == sizeof(ci.info) ? sizeof(ci.info) : l != NULL ? l->size : 0;
+	if (l == NULL || len != size) {
+		explicit_bzero(&ti, sizeof(ti));
+		return (fail(EINVAL));
+	}
 	memset(&ci, 0, sizeof(ci));
 	ci.info.version = ti.tls_vminor == TLS_MINOR_VER_THREE ?
 	    TLS_1_3_VERSION : TLS_1_2_VERSION;
-	if (ti.cipher_algorithm == CRYPTO_CHACHA20_POLY1305)
-		ci.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
-	else if (ti.cipher_algorithm == CRYPTO_AES_NIST_GCM_16)
-		ci.info.cipher_type = ti.cipher_key_len == 16 ?
-		    TLS_CIPHER_AES_GCM_128 : TLS_CIPHER_AES_GCM_256;
-	else {
-		/* Enabled with FreeBSD's API in a suite Linux has no name for. */
-		explicit_bzero(&ti, sizeof(ti));
-		return (fail(EINVAL));
-	}
-	size = len == sizeof(ci.info) ? (int)sizeof(ci.info) :
-	    crypto_info_size(ci.info.cipher_type);
-	if (len != (socklen_t)size) {
-		explicit_bzero(&ti, sizeof(ti));
-		return (fail(EINVAL));
-	}
-	switch (ci.info.cipher_type) {
-	case TLS_CIPHER_AES_GCM_128:
-		memcpy(ci.g128.key, ti.cipher_key, 16);
-		memcpy(ci.g128.salt, ti.iv, 4);
-		memcpy(ci.g128.iv, ti.iv + 4, 8);
-		memcpy(ci.g128.rec_seq, ti.rec_seq, 8);
-		break;
-	case TLS_CIPHER_AES_GCM_256:
-		memcpy(ci.g256.key, ti.cipher_key, 32);
-		memcpy(ci.g256.salt, ti.iv, 4);
-		memcpy(ci.g256.iv, ti.iv + 4, 8);
-		memcpy(ci.g256.rec_seq, ti.rec_seq, 8);
-		break;
-	default:
-		memcpy(ci.chacha.key, ti.cipher_key, 32);
-		memcpy(ci.chacha.iv, ti.iv, 12);
-		memcpy(ci.chacha.rec_seq, ti.rec_seq, 8);
-		break;
-	}
-	memcpy(optval, &ci, (size_t)size);
-	*optlen = (socklen_t)size;
+	ci.info.cipher_type = l->cipher_type;
+	memcpy(b + l->key, ti.cipher_key, l->key_len);
+	memcpy(b + l->salt, ti.iv, l->salt_len);
+	memcpy(b + l->iv, ti.iv + l->salt_len, l->iv_len);
+	memcpy(b + l->rec_seq, ti.rec_seq, 8);
+	memcpy(optval, &ci, size);
+	*optlen = size;
 	explicit_bzero(&ci, sizeof(ci));
 	explicit_bzero(&ti, sizeof(ti));
 	return (0);

@@ -105,7 +105,6 @@ ktls_tx_flush(struct ktls_sock *so)
 			tx_dequeue(so);
 		}
 	}
-	so->kfull = full;
 	if (progress)
 		ktls_sock_wakeup(so);
 	tx_finish(so);

@@ -277,6 +277,24 @@ fx_rx_join(struct fx_rx *rx)
 	pthread_join(rx->tid, NULL);
 }
 
+double
+fx_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+void
+fx_sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 bool
 fx_join_ms(pthread_t t, unsigned int ms)
 {

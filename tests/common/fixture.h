@@ -85,6 +85,9 @@ void	fx_rx_join(struct fx_rx *rx);
  * rather than hanging it.
  */
 bool	fx_rx_finish(struct fx_rx *rx, unsigned int ms);
+/* CLOCK_MONOTONIC in seconds; a sleep that goes on after signals. */
+double	fx_now_s(void);
+void	fx_sleep_ms(unsigned int ms);
 /* pthread_join within ms: true if the thread ended. */
 bool	fx_join_ms(pthread_t t, unsigned int ms);
 void	fx_rx_free(struct fx_rx *rx);

@@ -33,24 +33,6 @@
 #define MiB		(1024u * 1024u)
 #define REC		16384u
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
-}
-
-static void
-sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* xorshift64*: per-thread, reproducible. */
 static uint64_t
 rnd(uint64_t *s)
@@ -135,7 +117,7 @@ case_many_sockets(void)
 	struct a_writer w[8];
 	uint8_t *buf;
 	int fds[8][2];
-	double t0 = now_s();
+	double t0 = fx_now_s();
 
 	/* Each stream its own window of one pattern: cross-talk shows. */
 	buf = malloc(A_LEN + 8 * 65536);
@@ -183,7 +165,7 @@ case_many_sockets(void)
 		close(fds[i][1]);
 		fx_rx_free(&rx[i]);
 	}
-	tap_diag("8 x 8 MiB in %.2f s", now_s() - t0);
+	tap_diag("8 x 8 MiB in %.2f s", fx_now_s() - t0);
 	free(buf);
 }
 
@@ -370,7 +352,7 @@ case_close_while_writing(int family)
 	w.len = old_len;
 	atomic_init(&w.finished, false);
 	REQUIRE(pthread_create(&w.tid, NULL, c_main, &w) == 0, );
-	sleep_ms(300);
+	fx_sleep_ms(300);
 	/* 32 MiB cannot all be accepted while the peer stalls. */
 	CHECK(!atomic_load(&w.finished));
 	CHECK(ktls_close(fds[0]) == 0);

@@ -76,24 +76,6 @@ set_handler(int sig, void (*fn)(int), int flags)
 	sigaction(sig, &sa, NULL);
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
-}
-
-static void
-sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 static const char *
 fam(int family)
 {
@@ -172,7 +154,7 @@ active_settled(void)
 	uint64_t v = stat_get("kern.ipc.tls.stats.active"), w;
 
 	for (int i = 0, same = 0; i < 300 && same < 20; i++) {
-		sleep_ms(10);
+		fx_sleep_ms(10);
 		w = stat_get("kern.ipc.tls.stats.active");
 		same = w == v ? same + 1 : 0;
 		v = w;
@@ -187,7 +169,7 @@ active_back_to(uint64_t want, unsigned int ms)
 	for (unsigned int t = 0; t <= ms; t += 10) {
 		if (stat_get("kern.ipc.tls.stats.active") == want)
 			return (true);
-		sleep_ms(10);
+		fx_sleep_ms(10);
 	}
 	tap_diag("kern.ipc.tls.stats.active is %llu, want %llu",
 	    (unsigned long long)stat_get("kern.ipc.tls.stats.active"),
@@ -213,7 +195,7 @@ static void *
 wr_main(void *arg)
 {
 	struct wr *w = arg;
-	double t0 = now_s();
+	double t0 = fx_now_s();
 	ssize_t n;
 
 	while (w->done < w->len) {
@@ -229,7 +211,7 @@ wr_main(void *arg)
 		if (n <= 0 || w->once)
 			break;
 	}
-	w->secs = now_s() - t0;
+	w->secs = fx_now_s() - t0;
 	atomic_store(&w->finished, true);
 	return (NULL);
 }
@@ -462,13 +444,13 @@ static void *
 rst_tx_main(void *arg)
 {
 	struct rst_tx *t = arg;
-	double t0 = now_s();
+	double t0 = fx_now_s();
 	size_t off = 0;
 	ssize_t n;
 	int s0;
 
 	t->first_err = -1;
-	while (t->nerr < 4 && now_s() - t0 < 10) {
+	while (t->nerr < 4 && fx_now_s() - t0 < 10) {
 		if (off + 65536 > BIG_LEN)
 			off = 0;
 		s0 = atomic_load(&sigpipes);
@@ -481,7 +463,7 @@ rst_tx_main(void *arg)
 			continue;
 		}
 		if (t->first_err < 0)
-			t->first_err = now_s() - t0;
+			t->first_err = fx_now_s() - t0;
 		t->errs[t->nerr] = n < 0 ? errno : 0;
 		t->sigs[t->nerr] = atomic_load(&sigpipes) - s0;
 		t->nerr++;
@@ -674,7 +656,7 @@ case_signal_intr(int family)
 	set_handler(SIGUSR1, on_usr1, 0);
 	REQUIRE(fx_enabled_pair(family, "TLS1.3-CHACHA20-POLY1305", 11, &k, fds) == 0, );
 	REQUIRE(wr_start(&w, fds[0], big, total, true) == 0, );
-	sleep_ms(300);
+	fx_sleep_ms(300);
 	/* Without a reader 64 MiB cannot be accepted: it is blocked. */
 	CHECK(!atomic_load(&w.finished));
 	for (int i = 0; i < 50 && !joined; i++) {
@@ -720,11 +702,11 @@ case_signal_restart(int family)
 	REQUIRE(fx_enabled_pair(family, "TLS1.0-AES-128-CBC-SHA1", 0, &k, fds) == 0, );
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, false) == 0, );
 	REQUIRE(wr_start(&w, fds[0], big, total, true) == 0, );
-	sleep_ms(300);
+	fx_sleep_ms(300);
 	CHECK(!atomic_load(&w.finished));
 	for (int i = 0; i < 10; i++) {
 		pthread_kill(w.tid, SIGUSR1);
-		sleep_ms(50);
+		fx_sleep_ms(50);
 	}
 	/* The receiver still stalls: the write must still be in progress. */
 	if (atomic_load(&w.finished))
@@ -837,8 +819,8 @@ case_sendfile_truncate(int family)
 		/* Let the worker finish with the records. */
 		for (int i = 0; i < 200 &&
 		    stat_get("kern.ipc.tls.stats.sw_tx_inqueue") != 0; i++)
-			sleep_ms(10);
-		sleep_ms(50);
+			fx_sleep_ms(10);
+		fx_sleep_ms(50);
 		n = ktls_send(fds[0], big, 100, MSG_NOSIGNAL);
 		if (n == 100) {
 			/* Read before the truncation: all of it, valid. */
