@@ -3,7 +3,7 @@
 BUILD ?= build
 PREFIX ?= /usr/local
 
-.PHONY: all deps setup test install clean demo bench
+.PHONY: all deps setup test test-kernel install clean demo bench
 
 all: setup
 	ninja -C $(BUILD)
@@ -16,6 +16,10 @@ setup: deps
 
 test: all
 	python3 tests/run.py $(BUILD)
+
+# Linux's kernel TLS in a Debian guest kernel under qemu (tests/kernel/).
+test-kernel: all
+	python3 tests/run.py $(BUILD) kernel
 
 install: setup
 	meson configure $(BUILD) --prefix=$(abspath $(PREFIX)) --libdir=lib

@@ -7,7 +7,8 @@ PKGS="build-essential meson ninja-build pkg-config libssl-dev openssl
 python3 python3-cryptography iproute2
 nginx curl wget gnutls-bin util-linux
 libipsec-mb-dev
-wrk python3-matplotlib"
+wrk python3-matplotlib
+qemu-system-x86 busybox-static cpio kmod"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
