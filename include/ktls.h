@@ -150,6 +150,18 @@ void	ktls_fd_closed(int fd);
 void	ktls_exec_prepare(void);
 
 /*
+ * Autocork.  With kern.ipc.tls.autocork_us > 0 (ktls-run sets 2000), a
+ * small write's record is not sent at once: the next send on the socket
+ * takes it along (a response's header and body leave in one segment), or
+ * it goes when the writing thread calls ktls_push(), or at the latest
+ * after autocork_us.  ktls_push() sends the calling thread's held records;
+ * the interposer calls it before every call that may wait (poll, epoll,
+ * select, read, recv).  Off by default: a program that calls ktls_write()
+ * then waits in a call of its own should call ktls_push() first.
+ */
+void	ktls_push(void);
+
+/*
  * The transmit state of an enabled socket, as Linux's
  * getsockopt(SOL_TLS, TLS_TX) reports it: the suite, the key, the IV
  * (TLS 1.2 AES-GCM: salt || the next record's explicit nonce, 12 bytes)

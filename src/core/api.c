@@ -248,8 +248,18 @@ sock_send_inline(struct ktls_sock *so, struct ktls_src *src, size_t len,
 		return ((ssize_t)len);	/* accepted; the error comes next */
 	}
 	atomic_store_explicit(&r->ready, true, memory_order_release);
-	ktls_tx_flush(so);
+	ktls_tx_cork(so);	/* more may follow: one send for both */
 	return ((ssize_t)len);
+}
+
+/* Nothing of this socket is with a worker: every queued record is ready. */
+static bool
+sock_idle(struct ktls_sock *so)
+{
+	for (struct ktls_record *r = so->head; r != NULL; r = r->next)
+		if (!atomic_load_explicit(&r->ready, memory_order_acquire))
+			return (false);
+	return (true);
 }
 
 /* Count a write into the current burst (see sock_send_inline()). */
@@ -324,7 +334,7 @@ ktls_sock_send(struct ktls_sock *so, struct ktls_src *src, size_t total,
 				accepted = total;
 			break;
 		}
-		if (so->head == NULL && total - accepted <= KTLS_INLINE_MAX &&
+		if (sock_idle(so) && total - accepted <= KTLS_INLINE_MAX &&
 		    total - accepted <= maxlen && !(flags & MSG_MORE) &&
 		    src->file == NULL && so->burst <= KTLS_INLINE_BURST) {
 			if ((n = sock_send_inline(so, src, total - accepted,
@@ -536,7 +546,7 @@ sock_sendfile_inline(struct ktls_sock *so, int in_fd, off_t off, size_t count)
 	int error;
 
 	pthread_mutex_lock(&so->mtx);
-	if (so->head != NULL || so->error != 0 || atomic_load(&so->dead) ||
+	if (!sock_idle(so) || so->error != 0 || atomic_load(&so->dead) ||
 	    so->shut_wr || so->seq_exhausted || so->open != NULL) {
 		pthread_mutex_unlock(&so->mtx);
 		return (SENDFILE_NOT_TAKEN);
@@ -687,6 +697,7 @@ sock_drop_fd(struct ktls_sock *so)
 	pthread_mutex_lock(&so->mtx);
 	if (--so->nfds == 0) {
 		ktls_sock_push_open(so);
+		ktls_tx_flush(so);	/* what autocork held back */
 		if (l.l_onoff && l.l_linger == 0) {
 			ktls_sock_fail(so, ECONNABORTED, true);
 		} else if (l.l_onoff) {
@@ -713,6 +724,12 @@ ktls_close(int fd)
 	ktls_sys.close(fd);
 	sock_drop_fd(so);
 	return (0);
+}
+
+KTLS_EXPORT void
+ktls_push(void)
+{
+	ktls_tx_push_mine();
 }
 
 KTLS_EXPORT int

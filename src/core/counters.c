@@ -15,6 +15,7 @@
 
 _Atomic int ktls_tunable_enable;
 _Atomic int ktls_tunable_maxlen = TLS_MAX_MSG_SIZE_V10_2;
+_Atomic int ktls_tunable_autocork_us;
 
 enum kc_kind { KC_TUNABLE, KC_GAUGE, KC_TOTAL };
 
@@ -28,6 +29,10 @@ static const struct kc_desc {
 	    KC_TUNABLE, 0 },
 	{ "kern.ipc.tls.maxlen", "Maximum TLS record size",
 	    KC_TUNABLE, 1 },
+	{ "kern.ipc.tls.autocork_us",
+	    "Longest a small record waits for more data or a thread's wait "
+	    "before it is sent, in microseconds (0: sent at once)",
+	    KC_TUNABLE, 2 },
 	{ "kern.ipc.tls.stats.threads", "Number of TLS threads in thread-pool",
 	    KC_GAUGE, KC_THREADS },
 	{ "kern.ipc.tls.stats.active", "Total Active TLS sessions",
@@ -162,7 +167,8 @@ ktls_counters_atfork_child(void)
 static _Atomic int *
 kc_tunable(int id)
 {
-	return (id == 0 ? &ktls_tunable_enable : &ktls_tunable_maxlen);
+	return (id == 0 ? &ktls_tunable_enable : id == 1 ?
+	    &ktls_tunable_maxlen : &ktls_tunable_autocork_us);
 }
 
 static const struct kc_desc *
@@ -233,7 +239,8 @@ ktls_sysctl_set(const char *name, const void *newp, size_t newlen)
 		return (-1);
 	}
 	memcpy(&v, newp, sizeof(v));
-	if (d->id == 1 && (v < 1 || v > TLS_MAX_MSG_SIZE_V10_2)) {
+	if ((d->id == 1 && (v < 1 || v > TLS_MAX_MSG_SIZE_V10_2)) ||
+	    (d->id == 2 && (v < 0 || v > KTLS_AUTOCORK_MAX_US))) {
 		errno = EINVAL;
 		return (-1);
 	}

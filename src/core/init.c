@@ -44,6 +44,10 @@ ktls_load_env(void)
 		snprintf(env_backend, sizeof(env_backend), "%s", e);
 	if ((e = getenv("KTLS_EXIT_WAIT_MS")) != NULL)
 		env_exit_wait_ms = atol(e);
+	/* ktls-run sets 2000: its interposer calls ktls_push() on waits. */
+	if ((e = getenv("KTLS_AUTOCORK_US")) != NULL && atol(e) >= 0 &&
+	    atol(e) <= KTLS_AUTOCORK_MAX_US)
+		atomic_store(&ktls_tunable_autocork_us, (int)atol(e));
 	/*
 	 * Resolve libc's calls now, before main(): resolving them later, from
 	 * inside libc (setlocale() closing a file through an interposer's
@@ -80,6 +84,7 @@ ktls_drain_all(void)
 	const char *e = getenv("KTLS_EXIT_WAIT_MS");
 	long ms = e != NULL ? atol(e) : env_exit_wait_ms;
 
+	ktls_tx_push_all();
 	while (atomic_load(&ktls_unsent) > 0 && ms-- > 0)
 		usleep(1000);
 }
@@ -101,6 +106,7 @@ ktls_atfork_child(void)
 	ktls_keymem_atfork_child();
 	ktls_workers_atfork_child();
 	ktls_poller_atfork_child();
+	ktls_cork_atfork_child();
 	ktls_aio_atfork_child();
 	ktls_sock_atfork_child();
 	ktls_control_atfork_child();

@@ -114,6 +114,7 @@ void	ktls_counter_add(enum ktls_counter c, int64_t v);
 uint64_t ktls_counter_read(enum ktls_counter c);
 extern _Atomic int ktls_tunable_enable;	/* kern.ipc.tls.enable */
 extern _Atomic int ktls_tunable_maxlen;	/* kern.ipc.tls.maxlen */
+extern _Atomic int ktls_tunable_autocork_us; /* kern.ipc.tls.autocork_us */
 
 /* Key memory (keymem.c): locked, not in core dumps, wiped on free. */
 void	*ktls_keymem_alloc(size_t len);
@@ -209,6 +210,10 @@ struct ktls_sock {
 	bool			fin_sent;	/* ... and done, queue empty */
 	bool			armed;		/* poller watches kfd (holds a ref) */
 	bool			in_epoll;	/* kfd added to the poller */
+	bool			corked;		/* on the autocork list (tx.c) */
+	struct ktls_sock	*cork_next;	/* ... guarded by its lock */
+	const void		*cork_owner;	/* ... the thread that corked */
+	uint64_t		cork_ns;	/* ... since when */
 
 	/* Blocked callers sleep on this futex word; bumped on progress. */
 	_Atomic uint32_t	progress;
@@ -220,6 +225,7 @@ struct ktls_sock {
 #define KTLS_INLINE_MAX		4096	/* writes the writer encrypts itself */
 #define KTLS_INLINE_GAP_NS	50000	/* ... the first writes after a gap */
 #define KTLS_INLINE_BURST	4	/* ... this many of them */
+#define KTLS_AUTOCORK_MAX_US	100000	/* kern.ipc.tls.autocork_us at most */
 
 /* Wire bytes queued in all sockets of the process (for exit, see init.c). */
 extern _Atomic size_t ktls_unsent;
@@ -275,5 +281,16 @@ void	ktls_tx_purge(struct ktls_sock *so);
 int	ktls_poller_arm(struct ktls_sock *so);
 void	ktls_poller_forget(struct ktls_sock *so);
 void	ktls_tx_reset(int kfd);
+/*
+ * Autocork (kern.ipc.tls.autocork_us > 0): the records just made ready
+ * are sent by the next send on the socket, or when the calling thread
+ * waits (ktls_push()), or by the poller after autocork_us, whichever
+ * comes first.  With autocork off it is ktls_tx_flush().  so->mtx held.
+ */
+void	ktls_tx_cork(struct ktls_sock *so);
+/* Send the records this thread corked (no lock held). */
+void	ktls_tx_push_mine(void);
+void	ktls_tx_push_all(void);		/* every thread's (exit, exec) */
+void	ktls_cork_atfork_child(void);
 
 #endif /* KTLS_INT_H */

@@ -11,6 +11,8 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
 
 #include "../core/ktls_int.h"
 
@@ -18,6 +20,17 @@
 
 static pthread_mutex_t poller_mtx = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int poller_epfd = -1;	/* -1: not started */
+static int poller_evfd = -1;		/* wakes the poller (autocork) */
+
+/*
+ * Autocork: sockets whose ready records wait for more data, for their
+ * thread to wait (ktls_push()), or for the poller's deadline.  The list
+ * holds a reference on each socket.  Lock order: so->mtx, then cork_mtx.
+ */
+static pthread_mutex_t cork_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct ktls_sock *cork_head;
+static bool cork_ticking;		/* the poller keeps the deadlines */
+static __thread unsigned int cork_mine;	/* this thread's entries */
 
 /* Unlink and free sent (or abandoned) records at the head of the queue. */
 static void
@@ -126,24 +139,176 @@ ktls_tx_reset(int kfd)
 	connect(kfd, &sa, sizeof(sa));
 }
 
+static int poller_start(void);
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+}
+
+/*
+ * Take off the cork list the entries of one thread (owner), or those
+ * corked before `before' (owner NULL).  cork_mtx held.
+ */
+static struct ktls_sock *
+cork_take(const void *owner, uint64_t before)
+{
+	struct ktls_sock **pp = &cork_head, *so, *taken = NULL;
+
+	while ((so = *pp) != NULL) {
+		if (owner != NULL ? so->cork_owner == owner :
+		    so->cork_ns <= before) {
+			*pp = so->cork_next;
+			so->cork_next = taken;
+			taken = so;
+		} else
+			pp = &so->cork_next;
+	}
+	return (taken);
+}
+
+/* Send what the taken sockets hold, and drop the list's references. */
+static void
+cork_send(struct ktls_sock *so)
+{
+	struct ktls_sock *next;
+
+	for (; so != NULL; so = next) {
+		next = so->cork_next;
+		pthread_mutex_lock(&so->mtx);
+		so->corked = false;
+		ktls_tx_flush(so);
+		ktls_sock_unlock(so);
+		ktls_sock_rele(so);
+	}
+}
+
+void
+ktls_tx_cork(struct ktls_sock *so)
+{
+	bool wake = false;
+
+	if (atomic_load_explicit(&ktls_tunable_autocork_us,
+	    memory_order_relaxed) == 0 || atomic_load(&so->dead)) {
+		ktls_tx_flush(so);
+		return;
+	}
+	if (so->corked)
+		return;		/* on the list already: its deadline holds */
+	if (poller_epfd < 0 && poller_start() < 0) {
+		ktls_tx_flush(so);
+		return;
+	}
+	so->corked = true;
+	so->cork_owner = &cork_mine;
+	so->cork_ns = now_ns();
+	ktls_sock_hold(so);
+	pthread_mutex_lock(&cork_mtx);
+	so->cork_next = cork_head;
+	cork_head = so;
+	cork_mine++;
+	if (!cork_ticking)
+		wake = cork_ticking = true;
+	pthread_mutex_unlock(&cork_mtx);
+	if (wake)
+		(void)eventfd_write(poller_evfd, 1);
+}
+
+void
+ktls_tx_push_mine(void)
+{
+	struct ktls_sock *taken;
+
+	if (cork_mine == 0)
+		return;
+	pthread_mutex_lock(&cork_mtx);
+	taken = cork_take(&cork_mine, 0);
+	cork_mine = 0;
+	pthread_mutex_unlock(&cork_mtx);
+	cork_send(taken);
+}
+
+/* Send every held record, whoever held it (exit, exec). */
+void
+ktls_tx_push_all(void)
+{
+	struct ktls_sock *taken;
+
+	pthread_mutex_lock(&cork_mtx);
+	taken = cork_take(NULL, UINT64_MAX);
+	pthread_mutex_unlock(&cork_mtx);
+	cork_send(taken);
+}
+
+/*
+ * The poller's deadline duty: send what waited half of autocork_us or
+ * more.  Returns whether to keep ticking (every autocork_us / 2): yes
+ * while entries come and go, no after a quiet 100 ms.
+ */
+static bool
+cork_tick(uint64_t *idle_since)
+{
+	struct ktls_sock *taken;
+	uint64_t now = now_ns(), us;
+
+	/* Ticks come every autocork_us / 2: none waits longer than that. */
+	us = (uint64_t)atomic_load(&ktls_tunable_autocork_us) / 2;
+	pthread_mutex_lock(&cork_mtx);
+	taken = cork_take(NULL, now - us * 1000u);
+	if (cork_head != NULL || taken != NULL)
+		*idle_since = now;
+	else if (now - *idle_since > 100000000u)
+		cork_ticking = false;
+	pthread_mutex_unlock(&cork_mtx);
+	/*
+	 * Taken entries keep cork_mine counts in their threads: the next
+	 * ktls_push() there finds nothing and sets it back to 0.
+	 */
+	cork_send(taken);
+	return (cork_ticking);
+}
+
 static void *
 poller_main(void *arg)
 {
 	struct epoll_event ev[64];
 	struct ktls_sock *so;
+	struct timespec tick;
+	uint64_t idle_since = 0, us;
+	eventfd_t junk;
+	bool ticking = false;
 	int n;
 
 	(void)arg;
 	for (;;) {
-		n = epoll_wait(poller_epfd, ev, 64, -1);
+		us = (uint64_t)atomic_load(&ktls_tunable_autocork_us) / 2;
+		if (us < 50)
+			us = 50;
+		tick.tv_sec = (time_t)(us / 1000000u);
+		tick.tv_nsec = (long)(us % 1000000u) * 1000;
+		n = epoll_pwait2(poller_epfd, ev, 64, ticking ? &tick : NULL,
+		    NULL);
 		for (int i = 0; i < n; i++) {
-			so = ev[i].data.ptr;
+			if ((so = ev[i].data.ptr) == NULL) {
+				(void)eventfd_read(poller_evfd, &junk);
+				idle_since = now_ns();
+				continue;
+			}
 			pthread_mutex_lock(&so->mtx);
 			so->armed = false;	/* one-shot: it fired */
 			ktls_tx_flush(so);
 			ktls_sock_unlock(so);
 			ktls_sock_rele(so);	/* the armed reference */
 		}
+		pthread_mutex_lock(&cork_mtx);
+		ticking = cork_ticking;
+		pthread_mutex_unlock(&cork_mtx);
+		if (ticking)
+			ticking = cork_tick(&idle_since);
 	}
 	return (NULL);
 }
@@ -151,14 +316,25 @@ poller_main(void *arg)
 static int
 poller_start(void)
 {
-	int epfd;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	int epfd, evfd;
 
 	pthread_mutex_lock(&poller_mtx);
 	if (poller_epfd < 0 && (epfd = epoll_create1(EPOLL_CLOEXEC)) >= 0) {
-		poller_epfd = epfd;
-		if (ktls_thread_start(poller_main, NULL, "ktls-poller") != 0) {
+		evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (evfd >= 0 &&
+		    epoll_ctl(epfd, EPOLL_CTL_ADD, evfd, &ev) == 0) {
+			poller_evfd = evfd;
+			poller_epfd = epfd;
+			if (ktls_thread_start(poller_main, NULL,
+			    "ktls-poller") == 0)
+				epfd = -1;	/* taken */
+		}
+		if (epfd >= 0) {
+			if (evfd >= 0)
+				ktls_sys.close(evfd);
 			ktls_sys.close(epfd);
-			poller_epfd = -1;
+			poller_epfd = poller_evfd = -1;
 		}
 	}
 	epfd = poller_epfd;
@@ -174,9 +350,26 @@ void
 ktls_poller_atfork_child(void)
 {
 	pthread_mutex_init(&poller_mtx, NULL);
-	if (poller_epfd >= 0)
+	if (poller_epfd >= 0) {
 		ktls_sys.close(poller_epfd);
-	poller_epfd = -1;
+		ktls_sys.close(poller_evfd);
+	}
+	poller_epfd = poller_evfd = -1;
+}
+
+/*
+ * In a fork()ed child: the corked sockets are inherited ones, which send
+ * nothing more (sock.c); the list and its references go with them.
+ */
+void
+ktls_cork_atfork_child(void)
+{
+	pthread_mutex_init(&cork_mtx, NULL);
+	for (struct ktls_sock *so = cork_head; so != NULL; so = so->cork_next)
+		so->corked = false;
+	cork_head = NULL;
+	cork_ticking = false;
+	cork_mine = 0;
 }
 
 /* Watch so->kfd for room (one-shot); the poller holds a reference. */

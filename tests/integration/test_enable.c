@@ -1358,6 +1358,25 @@ case_sysctl_eperm(void)
 }
 
 /* kern.ipc.tls.maxlen: 1 .. 16384. */
+/* autocork_us takes 0..100000 (microseconds); refused values change nothing. */
+static void
+case_sysctl_autocork_range(void)
+{
+	static const int good[] = { 0, 1, 2000, 100000, 0 };
+	static const int badv[] = { -1, 100001, INT_MIN, INT_MAX };
+
+	for (size_t i = 0; i < NELEM(good); i++) {
+		CHECK(set_tunable("kern.ipc.tls.autocork_us", good[i]) == 0);
+		CHECK(tunable("kern.ipc.tls.autocork_us") == good[i]);
+	}
+	for (size_t i = 0; i < NELEM(badv); i++) {
+		errno = 0;
+		CHECK(set_tunable("kern.ipc.tls.autocork_us", badv[i]) == -1 &&
+		    errno == EINVAL);
+		CHECK(tunable("kern.ipc.tls.autocork_us") == 0);
+	}
+}
+
 static void
 case_sysctl_maxlen_range(void)
 {
@@ -1419,7 +1438,8 @@ case_sysctl_names(void)
 		for (unsigned int j = 0; j < n; j++)
 			CHECK(strcmp(seen[j], name) != 0);
 		tun = strcmp(name, "kern.ipc.tls.enable") == 0 ||
-		    strcmp(name, "kern.ipc.tls.maxlen") == 0;
+		    strcmp(name, "kern.ipc.tls.maxlen") == 0 ||
+		    strcmp(name, "kern.ipc.tls.autocork_us") == 0;
 		CHECK(ktls_sysctl_get(name, NULL, &len) == 0);
 		CHECK(len == (tun ? 4u : 8u));
 		len2 = sizeof(buf);
@@ -2069,6 +2089,9 @@ main(int argc, char **argv)
 	tap_result("sysctl: setting a counter gives EPERM");
 	case_sysctl_maxlen_range();
 	tap_result("sysctl: maxlen takes 1..16384, refuses 0, 16385, -1 "
+	    "(EINVAL)");
+	case_sysctl_autocork_range();
+	tap_result("sysctl: autocork_us takes 0..100000, refuses -1, 100001 "
 	    "(EINVAL)");
 	case_sysctl_newlen();
 	tap_result("sysctl: a new value of the wrong size gives EINVAL");

@@ -18,7 +18,9 @@
  *  g. the sequence number space ends with a FIN and EOVERFLOW, never a wrap
  *     (invariant 2);
  *  h. sendfile from a file truncated under the engine: valid data or a
- *     reset, never garbage (invariant 1), and an error for the writer.
+ *     reset, never garbage (invariant 1), and an error for the writer;
+ *  i. autocork (kern.ipc.tls.autocork_us): a held small record leaves with
+ *     the next send, on ktls_push(), or by itself after the deadline.
  *
  * Every stream is decrypted by the fixture's receiver (tlsdec, no code
  * shared with the engine) and compared byte for byte (FNV-1a over the
@@ -33,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -859,6 +862,102 @@ case_sendfile_truncate(int family)
 	return (!won && !tap_case_failed);
 }
 
+static void
+set_autocork(int us)
+{
+	CHECK(ktls_sysctl_set("kern.ipc.tls.autocork_us", &us,
+	    sizeof(us)) == 0);
+}
+
+/* Wire bytes waiting in the receiver's socket. */
+static int
+unread(int fd)
+{
+	int n = -1;
+
+	CHECK(ioctl(fd, FIONREAD, &n) == 0);
+	return (n);
+}
+
+/* Wait (at most ms) until the receiver holds at least want bytes. */
+static int
+unread_wait(int fd, int want, unsigned int ms)
+{
+	int n;
+
+	for (unsigned int i = 0; (n = unread(fd)) < want && i < ms; i++)
+		fx_sleep_ms(1);
+	return (n);
+}
+
+/*
+ * i. Autocork.  A small write after a quiet spell is held (not sent):
+ *   1. with nothing else happening it still leaves, by the poller's
+ *      deadline (2 ms here);
+ *   2. with a 100 ms deadline, ktls_push() sends it at once;
+ *   3. a small sendfile right after a small write sends both at once;
+ * then the whole stream decrypts in order, exact.  Sizes of wire records
+ * come from step 1: same suite, same overhead for each.
+ */
+static void
+case_autocork(int family, const char *sname)
+{
+	struct fx_keys k;
+	struct fx_rx rx = { 0 };
+	uint8_t expect[100 + 200 + 300 + 1024];
+	int fds[2], ffd, w1, n;
+	off_t off = 0;
+
+	set_autocork(2000);
+	REQUIRE(fx_enabled_pair(family, sname, 7, &k, fds) == 0, );
+	REQUIRE((ffd = fx_tmpfile(1024, 9)) >= 0, );
+	memcpy(expect, big, 600);
+	fx_pattern(expect + 600, 1024, 9);
+
+	fx_sleep_ms(1);
+	CHECK(ktls_write(fds[0], big, 100) == 100);
+	/* 1: no further call of ours; the deadline sends it. */
+	w1 = unread_wait(fds[1], 101, 10000);
+	CHECK(w1 > 100);
+	fx_sleep_ms(5);
+	CHECK(unread(fds[1]) == w1);	/* one record, nothing more */
+
+	/* 2: ktls_push() sends at once what waits 100 ms otherwise. */
+	set_autocork(100000);
+	fx_sleep_ms(1);
+	CHECK(ktls_write(fds[0], big + 100, 200) == 200);
+	ktls_push();
+	n = unread(fds[1]);
+	if (n != w1 + (w1 + 100))
+		tap_diag("after ktls_push(): %d bytes unread, want %d", n,
+		    w1 + w1 + 100);
+	CHECK(n == w1 + (w1 + 100));
+
+	/* 3: a small write, then a small sendfile: both leave together. */
+	fx_sleep_ms(1);
+	CHECK(ktls_write(fds[0], big + 300, 300) == 300);
+	CHECK(ktls_sendfile(fds[0], ffd, &off, 1024) == 1024);
+	n = unread(fds[1]);
+	if (n != 4 * w1 + 1224)
+		tap_diag("after sendfile: %d bytes unread, want %d", n,
+		    4 * w1 + 1224);
+	CHECK(n == 4 * w1 + 1224);	/* w1 + (w1+100) + (w1+200) + (w1+924) */
+
+	set_autocork(0);
+	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, true) == 0, );
+	CHECK(ktls_close(fds[0]) == 0);
+	CHECK(fx_rx_finish(&rx, 10000));
+	CHECK(!rx.dec_failed);
+	CHECK(rx.nrecs == 4);
+	for (size_t i = 0; i < rx.nrecs && i < 4; i++)
+		CHECK(rx.recs[i].seq == 7 + i);
+	CHECK(rx.hash == hash_of(expect, sizeof(expect)));
+	CHECK(rx.bytes == sizeof(expect));
+	close(ffd);
+	close(fds[1]);
+	fx_rx_free(&rx);
+}
+
 int
 main(void)
 {
@@ -917,6 +1016,11 @@ main(void)
 			tap_result("%s: sendfile from a file truncated under "
 			    "the engine: valid prefix then reset, next call "
 			    "fails", fam(family));
+		case_autocork(family, f ? "TLS1.2-AES-256-GCM" :
+		    "TLS1.3-AES-128-GCM");
+		tap_result("%s: autocork: a held small record leaves by the "
+		    "deadline, on ktls_push(), and with the next send",
+		    fam(family));
 	}
 	free(big);
 	return (tap_done());
