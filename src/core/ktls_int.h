@@ -210,6 +210,9 @@ struct ktls_sock {
 	bool			fin_sent;	/* ... and done, queue empty */
 	bool			armed;		/* poller watches kfd (holds a ref) */
 	bool			in_epoll;	/* kfd added to the poller */
+	_Atomic int		mode;		/* TCP_TLS_MODE_SW or _IFNET */
+	bool			switching;	/* a mode change waits for the queue */
+	unsigned int		visit;		/* ktls_sock_foreach() generation */
 	bool			corked;		/* on the autocork list (tx.c) */
 	struct ktls_sock	*cork_next;	/* ... guarded by its lock */
 	const void		*cork_owner;	/* ... the thread that corked */
@@ -248,6 +251,23 @@ void	ktls_sock_unlock(struct ktls_sock *so);
 void	ktls_sock_fail(struct ktls_sock *so, int error, bool reset);
 /* Frame the MSG_MORE record, if any (api.c); so->mtx held. */
 void	ktls_sock_push_open(struct ktls_sock *so);
+/*
+ * Transmit mode (TCP_TXTLS_MODE): TCP_TLS_MODE_SW, or TCP_TLS_MODE_IFNET
+ * once the session is in the kernel (Linux kTLS).  ktls_sock_set_mode()
+ * switches a live socket: 0 or a negative errno (EINVAL: not a mode;
+ * EOPNOTSUPP: the kernel has no kTLS or not this suite, or kernel to
+ * software, which Linux cannot do; EBUSY: the queue did not drain).
+ * No lock held by the caller.
+ */
+int	ktls_sock_mode(struct ktls_sock *so);
+int	ktls_sock_set_mode(struct ktls_sock *so, int mode);
+/*
+ * fn once for every enabled socket of the process (whatever its number of
+ * descriptors), with a reference held; fn may lock so->mtx and may call
+ * ktls_sock_set_mode().  One caller at a time (the control thread).
+ */
+void	ktls_sock_foreach(void (*fn)(struct ktls_sock *so, void *arg),
+	    void *arg);
 
 /* Records (record.c). */
 struct ktls_record *ktls_record_alloc(size_t payload);

@@ -258,6 +258,38 @@ ktls_sock_fail(struct ktls_sock *so, int error, bool reset)
 	ktls_sock_wakeup(so);
 }
 
+void
+ktls_sock_foreach(void (*fn)(struct ktls_sock *so, void *arg), void *arg)
+{
+	static unsigned int gen;
+	struct ktls_sock **list = NULL, *so;
+	size_t n = 0, cap = 0;
+
+	/* Collect under the table lock, call without it: fn may block. */
+	pthread_rwlock_rdlock(&fdtab_lock);
+	gen++;
+	for (int fd = 0; fdtab != NULL && fd < fdtab_size; fd++) {
+		if ((so = atomic_load(&fdtab[fd])) == NULL || so->visit == gen)
+			continue;
+		so->visit = gen;
+		if (n == cap) {
+			struct ktls_sock **nl;
+
+			cap = cap ? cap * 2 : 64;
+			if ((nl = realloc(list, cap * sizeof(*nl))) == NULL)
+				break;
+			list = nl;
+		}
+		list[n++] = ktls_sock_hold(so);
+	}
+	pthread_rwlock_unlock(&fdtab_lock);
+	for (size_t i = 0; i < n; i++) {
+		fn(list[i], arg);
+		ktls_sock_rele(list[i]);
+	}
+	free(list);
+}
+
 /*
  * In a fork()ed child, alone with the sockets it inherited: the keys were
  * wiped (MADV_WIPEONFORK) and sharing a session with the parent would
@@ -386,6 +418,7 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 	so->kfd = kfd;
 	so->ino = st.st_ino;
 	so->tx = sess;
+	atomic_init(&so->mode, TCP_TLS_MODE_SW);
 	so->worker = ktls_worker_pick();
 	for (int i = 0; i < 8; i++)
 		seq = seq << 8 | ((const struct tls_enable *)optval)->rec_seq[i];
