@@ -252,6 +252,22 @@ sock_send_inline(struct ktls_sock *so, struct ktls_src *src, size_t len,
 	return ((ssize_t)len);
 }
 
+/*
+ * A mode switch in progress holds new writes back until the queue is sent
+ * (kmode.c); after it, sends go to the kernel: -EXDEV tells the caller.
+ * so->mtx held.
+ */
+static int
+sock_wait_mode(struct ktls_sock *so)
+{
+	int error;
+
+	while (so->switching)
+		if ((error = ktls_sock_wait(so, NULL)) != 0)
+			return (error);
+	return (atomic_load(&so->mode) == TCP_TLS_MODE_IFNET ? -EXDEV : 0);
+}
+
 /* Nothing of this socket is with a worker: every queued record is ready. */
 static bool
 sock_idle(struct ktls_sock *so)
@@ -288,12 +304,18 @@ ktls_sock_send(struct ktls_sock *so, struct ktls_src *src, size_t total,
 
 	maxlen = (size_t)atomic_load(&ktls_tunable_maxlen);
 	pthread_mutex_lock(&so->mtx);
+	if ((error = sock_wait_mode(so)) != 0) {
+		ktls_sock_unlock(so);
+		return (error);
+	}
 	sock_note_write(so);
 	if (so->open != NULL && (type != so->open_type || src->file != NULL))
 		ktls_sock_push_open(so);
 	if (so->open != NULL && sock_send_error(so) == 0)
 		accepted = sock_fill_open(so, src, total, flags);
 	while (accepted < total) {
+		if ((error = sock_wait_mode(so)) != 0)
+			break;		/* -EXDEV: the rest goes to the kernel */
 		if ((error = sock_send_error(so)) != 0) {
 			if (accepted > 0)	/* report it next time */
 				so->error = error == -EPIPE ? 0 : -error;
@@ -433,8 +455,11 @@ ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
 	struct ktls_src src;
 	size_t total;
 	uint8_t type;
+	ssize_t r;
 	int error;
 
+	if (atomic_load(&so->mode) == TCP_TLS_MODE_IFNET)
+		return (ktls_kmode_sendmsg(so, msg, flags, nb));
 	total = iov_total(msg->msg_iov, (int)msg->msg_iovlen, &error);
 	if (error == 0)
 		error = msg_record_type(msg, &type);
@@ -451,7 +476,8 @@ ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
 	}
 	src = (struct ktls_src){ .iov = msg->msg_iov,
 	    .iovcnt = (int)msg->msg_iovlen };
-	return (ktls_sock_send(so, &src, total, type, nb, flags));
+	r = ktls_sock_send(so, &src, total, type, nb, flags);
+	return (r == -EXDEV ? ktls_kmode_sendmsg(so, msg, flags, nb) : r);
 }
 
 KTLS_EXPORT ssize_t
@@ -547,6 +573,7 @@ sock_sendfile_inline(struct ktls_sock *so, int in_fd, off_t off, size_t count)
 
 	pthread_mutex_lock(&so->mtx);
 	if (!sock_idle(so) || so->error != 0 || atomic_load(&so->dead) ||
+	    so->switching || atomic_load(&so->mode) != TCP_TLS_MODE_SW ||
 	    so->shut_wr || so->seq_exhausted || so->open != NULL) {
 		pthread_mutex_unlock(&so->mtx);
 		return (SENDFILE_NOT_TAKEN);
@@ -582,6 +609,16 @@ sock_sendfile_inline(struct ktls_sock *so, int in_fd, off_t off, size_t count)
 	return (n);
 }
 
+/* Kernel mode: the kernel's sendfile, which its TLS frames. */
+static ssize_t
+sock_sendfile_kernel(struct ktls_sock *so, int in_fd, off_t *offset,
+    size_t count)
+{
+	ssize_t r = ktls_sys.sendfile(so->kfd, in_fd, offset, count);
+
+	return (r < 0 ? -errno : r);
+}
+
 static ssize_t
 sock_sendfile(struct ktls_sock *so, int in_fd, off_t *offset, size_t count)
 {
@@ -591,6 +628,8 @@ sock_sendfile(struct ktls_sock *so, int in_fd, off_t *offset, size_t count)
 	off_t off;
 	ssize_t r;
 
+	if (atomic_load(&so->mode) == TCP_TLS_MODE_IFNET)
+		return (sock_sendfile_kernel(so, in_fd, offset, count));
 	if (offset != NULL && count <= KTLS_INLINE_MAX && count > 0 &&
 	    *offset >= 0) {
 		r = sock_sendfile_inline(so, in_fd, *offset, count);
@@ -626,6 +665,8 @@ sock_sendfile(struct ktls_sock *so, int in_fd, off_t *offset, size_t count)
 	r = ktls_sock_send(so, &src, count, TLS_RLTYPE_APP,
 	    -1, 0);
 	ktls_fileref_rele(f);
+	if (r == -EXDEV)	/* switched to kernel mode meanwhile */
+		return (sock_sendfile_kernel(so, in_fd, offset, count));
 	if (r > 0) {
 		if (offset != NULL)
 			*offset = off + r;
@@ -780,7 +821,12 @@ ktls_get_tx(int fd, struct ktls_tx_info *ti)
 	pthread_mutex_lock(&so->mtx);
 	seq = so->next_seq;
 	pthread_mutex_unlock(&so->mtx);
-	ktls_sock_rele(so);
+	if (ktls_sock_mode(so) == TCP_TLS_MODE_IFNET &&
+	    ktls_kmode_seq(so, &seq) != 0) {
+		ktls_sock_rele(so);
+		explicit_bzero(ti, sizeof(*ti));
+		return ((int)ret(-EIO));
+	}
 	for (int i = 7; i >= 0; i--)
 		ti->rec_seq[i] = (uint8_t)(seq >> (8 * (7 - i)));
 	memcpy(ti->iv, s->params.iv, s->suite->iv_len);
@@ -793,6 +839,7 @@ ktls_get_tx(int fd, struct ktls_tx_info *ti)
 			ti->iv[i] = (uint8_t)n;
 		ti->iv_len = 12;
 	}
+	ktls_sock_rele(so);	/* s is the socket's: released last */
 	return (0);
 }
 
@@ -815,20 +862,9 @@ ktls_setsockopt(int fd, int level, int optname, const void *optval,
 		memcpy(&mode, optval, sizeof(mode));
 		if ((so = ktls_sock_lookup(fd)) == NULL)
 			return ((int)ret(-EINVAL));
+		/* FreeBSD's ktls_set_tx_mode(): SW or IFNET, else EINVAL. */
+		r = ktls_sock_set_mode(so, mode);
 		ktls_sock_rele(so);
-		switch (mode) {
-		case TCP_TLS_MODE_SW:
-			r = 0;
-			break;
-		case TCP_TLS_MODE_IFNET:
-		case TCP_TLS_MODE_TOE:
-			/* No layer below can take the session on this host. */
-			r = -EOPNOTSUPP;
-			break;
-		default:
-			r = -EINVAL;
-			break;
-		}
 		return ((int)ret(r));
 	default:
 		/* Receive offload (TCP_RXTLS_*) is not there, as in D21277. */
@@ -852,7 +888,7 @@ ktls_getsockopt(int fd, int level, int optname, void *optval,
 	if (optval == NULL || optlen == NULL || *optlen < sizeof(int))
 		return ((int)ret(-EINVAL));
 	so = ktls_sock_lookup(fd);
-	mode = so != NULL ? TCP_TLS_MODE_SW : TCP_TLS_MODE_NONE;
+	mode = so != NULL ? ktls_sock_mode(so) : TCP_TLS_MODE_NONE;
 	if (so != NULL)
 		ktls_sock_rele(so);
 	memcpy(optval, &mode, sizeof(mode));

@@ -16,6 +16,7 @@
 _Atomic int ktls_tunable_enable;
 _Atomic int ktls_tunable_maxlen = TLS_MAX_MSG_SIZE_V10_2;
 _Atomic int ktls_tunable_autocork_us;
+_Atomic int ktls_tunable_ifnet_permitted;
 
 enum kc_kind { KC_TUNABLE, KC_GAUGE, KC_TOTAL };
 
@@ -33,6 +34,9 @@ static const struct kc_desc {
 	    "Longest a small record waits for more data or a thread's wait "
 	    "before it is sent, in microseconds (0: sent at once)",
 	    KC_TUNABLE, 2 },
+	{ "kern.ipc.tls.ifnet.permitted",
+	    "Whether to permit hardware (ifnet) TLS sessions (here: Linux "
+	    "kernel TLS)", KC_TUNABLE, 3 },
 	{ "kern.ipc.tls.stats.threads", "Number of TLS threads in thread-pool",
 	    KC_GAUGE, KC_THREADS },
 	{ "kern.ipc.tls.stats.active", "Total Active TLS sessions",
@@ -63,6 +67,21 @@ static const struct kc_desc {
 	{ "kern.ipc.tls.sw.chacha20",
 	    "Active number of software TLS sessions using Chacha20-Poly1305",
 	    KC_GAUGE, KC_SW_CHACHA20 },
+	{ "kern.ipc.tls.ifnet.gcm",
+	    "Active number of ifnet TLS sessions using AES-GCM",
+	    KC_GAUGE, KC_IFNET_GCM },
+	{ "kern.ipc.tls.ifnet.chacha20",
+	    "Active number of ifnet TLS sessions using Chacha20-Poly1305",
+	    KC_GAUGE, KC_IFNET_CHACHA20 },
+	{ "kern.ipc.tls.stats.switch_to_ifnet",
+	    "TLS sessions switched from SW to ifnet", KC_TOTAL,
+	    KC_SWITCH_TO_IFNET },
+	{ "kern.ipc.tls.stats.switch_to_sw",
+	    "TLS sessions switched from ifnet to SW", KC_TOTAL,
+	    KC_SWITCH_TO_SW },
+	{ "kern.ipc.tls.stats.switch_failed",
+	    "TLS sessions unable to switch between SW and ifnet", KC_TOTAL,
+	    KC_SWITCH_FAILED },
 };
 #define KC_NDESC	(sizeof(kc_table) / sizeof(kc_table[0]))
 
@@ -167,8 +186,11 @@ ktls_counters_atfork_child(void)
 static _Atomic int *
 kc_tunable(int id)
 {
-	return (id == 0 ? &ktls_tunable_enable : id == 1 ?
-	    &ktls_tunable_maxlen : &ktls_tunable_autocork_us);
+	static _Atomic int *const t[] = { &ktls_tunable_enable,
+	    &ktls_tunable_maxlen, &ktls_tunable_autocork_us,
+	    &ktls_tunable_ifnet_permitted };
+
+	return (t[id]);
 }
 
 static const struct kc_desc *
@@ -244,7 +266,8 @@ ktls_sysctl_set(const char *name, const void *newp, size_t newlen)
 		errno = EINVAL;
 		return (-1);
 	}
-	atomic_store(kc_tunable(d->id), d->id == 0 ? v != 0 : v);
+	/* The on/off ones (enable, ifnet.permitted) store 0 or 1. */
+	atomic_store(kc_tunable(d->id), d->id == 0 || d->id == 3 ? v != 0 : v);
 	return (0);
 }
 

@@ -108,6 +108,11 @@ enum ktls_counter {
 	KC_SW_GCM,
 	KC_SW_CBC,
 	KC_SW_CHACHA20,
+	KC_IFNET_GCM,
+	KC_IFNET_CHACHA20,
+	KC_SWITCH_TO_IFNET,
+	KC_SWITCH_TO_SW,
+	KC_SWITCH_FAILED,
 	KC__COUNT
 };
 void	ktls_counter_add(enum ktls_counter c, int64_t v);
@@ -115,6 +120,7 @@ uint64_t ktls_counter_read(enum ktls_counter c);
 extern _Atomic int ktls_tunable_enable;	/* kern.ipc.tls.enable */
 extern _Atomic int ktls_tunable_maxlen;	/* kern.ipc.tls.maxlen */
 extern _Atomic int ktls_tunable_autocork_us; /* kern.ipc.tls.autocork_us */
+extern _Atomic int ktls_tunable_ifnet_permitted; /* ...ifnet.permitted */
 
 /* Key memory (keymem.c): locked, not in core dumps, wiped on free. */
 void	*ktls_keymem_alloc(size_t len);
@@ -268,6 +274,9 @@ int	ktls_sock_set_mode(struct ktls_sock *so, int mode);
  */
 void	ktls_sock_foreach(void (*fn)(struct ktls_sock *so, void *arg),
 	    void *arg);
+/* The kern.ipc.tls.sw.* / ifnet.* gauge that counts the session now. */
+enum ktls_counter ktls_sw_counter(const struct ktls_suite *s);
+enum ktls_counter ktls_sock_gauge(struct ktls_sock *so);
 
 /* Records (record.c). */
 struct ktls_record *ktls_record_alloc(size_t payload);
@@ -308,6 +317,18 @@ void	ktls_tx_reset(int kfd);
  * comes first.  With autocork off it is ktls_tx_flush().  so->mtx held.
  */
 void	ktls_tx_cork(struct ktls_sock *so);
+/*
+ * Kernel mode (src/transport/kmode.c).  ktls_kmode_install: so->mtx held,
+ * queue empty; 0 or a negative errno (EOPNOTSUPP: no kTLS, or not this
+ * suite).  ktls_kmode_sendmsg: a send on a socket in kernel mode (no lock;
+ * nb as ktls_sock_sendmsg's).  ktls_kmode_seq: the kernel's next sequence
+ * number.
+ */
+bool	ktls_kmode_suite_ok(const struct ktls_suite *s);
+int	ktls_kmode_install(struct ktls_sock *so);
+ssize_t	ktls_kmode_sendmsg(struct ktls_sock *so, const struct msghdr *msg,
+	    int flags, int nb);
+int	ktls_kmode_seq(struct ktls_sock *so, uint64_t *seq);
 /* Send the records this thread corked (no lock held). */
 void	ktls_tx_push_mine(void);
 void	ktls_tx_push_all(void);		/* every thread's (exit, exec) */

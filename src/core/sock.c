@@ -139,8 +139,8 @@ ktls_sock_hold(struct ktls_sock *so)
 }
 
 /* The kern.ipc.tls.sw.* gauge of a session's suite. */
-static enum ktls_counter
-sw_counter(const struct ktls_suite *s)
+enum ktls_counter
+ktls_sw_counter(const struct ktls_suite *s)
 {
 	return (s->cls == KTLS_CLASS_GCM ? KC_SW_GCM :
 	    s->cls == KTLS_CLASS_CBC ? KC_SW_CBC : KC_SW_CHACHA20);
@@ -149,7 +149,7 @@ sw_counter(const struct ktls_suite *s)
 static void
 sock_destroy(struct ktls_sock *so)
 {
-	enum ktls_counter gauge = sw_counter(so->tx->suite);
+	enum ktls_counter gauge = ktls_sock_gauge(so);
 
 	KASSERT(so->head == NULL, ("%s: queue not empty", __func__));
 	if (so->open != NULL)	/* a MSG_MORE record never closed */
@@ -439,7 +439,19 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 	ktls_counter_add(KC_OFFLOAD_TOTAL, 1);
 	ktls_counter_add(KC_ACTIVE, 1);
 	ktls_control_start();
-	ktls_counter_add(sw_counter(sess->suite), 1);
+	ktls_counter_add(ktls_sw_counter(sess->suite), 1);
+	/*
+	 * FreeBSD's order: the layer below when permitted and able (here the
+	 * kernel's TLS), else software.  Nothing is queued yet, unless another
+	 * thread writes already: then software it stays.
+	 */
+	if (atomic_load(&ktls_tunable_ifnet_permitted) &&
+	    ktls_kmode_suite_ok(sess->suite)) {
+		pthread_mutex_lock(&so->mtx);
+		if (so->head == NULL && so->open == NULL)
+			(void)ktls_kmode_install(so);
+		pthread_mutex_unlock(&so->mtx);
+	}
 	return (0);
 
 err_so:

@@ -1,13 +1,169 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Kernel mode, FreeBSD's "ifnet TLS" on Linux: the session handed down to
- * the kernel's own TLS (TCP_ULP "tls" + SOL_TLS/TLS_TX with the next
- * record's sequence number).
+ * Kernel mode, FreeBSD's "ifnet TLS" on Linux: the session is handed down
+ * to the kernel's own TLS (TCP_ULP "tls", then SOL_TLS/TLS_TX with the
+ * keys and the next record's sequence number), which may itself use a
+ * NIC's offload.  From then on the socket's writes go straight to the
+ * kernel; ktls only translates FreeBSD's record-type control message.
+ *
+ * A live software session moves at a record boundary: new writes wait,
+ * the queue is sent, and the kernel takes over with the sequence number
+ * that comes next, so the peer sees one record stream (FreeBSD's
+ * ktls_set_tx_mode()).  Linux cannot give a session back, so the kernel
+ * to software direction is refused.
  */
 #include <errno.h>
+#include <linux/tls.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
 
 #include "ktls.h"
 #include "../core/ktls_int.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS		282
+#endif
+#ifndef TCP_ULP
+#define TCP_ULP		31
+#endif
+
+#define KMODE_DRAIN_S	10	/* a switch waits this long for the queue */
+
+union kmode_info {
+	struct tls12_crypto_info_aes_gcm_128		g128;
+	struct tls12_crypto_info_aes_gcm_256		g256;
+	struct tls12_crypto_info_chacha20_poly1305	chacha;
+};
+
+/* Linux kTLS has TLS 1.2 and 1.3 AEAD suites: not CBC, not TLS 1.0/1.1. */
+bool
+ktls_kmode_suite_ok(const struct ktls_suite *s)
+{
+	if (s->kind == KTLS_CBC || (s->vminor != TLS_MINOR_VER_TWO &&
+	    s->vminor != TLS_MINOR_VER_THREE))
+		return (false);
+	return (s->cipher_alg == CRYPTO_CHACHA20_POLY1305 ||
+	    (s->cipher_alg == CRYPTO_AES_NIST_GCM_16 &&
+	    (s->key_len == 16 || s->key_len == 32)));
+}
+
+static void
+be64enc(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t
+be64dec(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return (v);
+}
+
+/*
+ * The session as Linux's crypto_info, the next record being seq.  Its
+ * size, 0 for a suite Linux lacks.  Holds the key: wipe it after use.
+ */
+static socklen_t
+kmode_info(const struct ktls_session *s, uint64_t seq, union kmode_info *ci)
+{
+	const struct ktls_suite *su = s->suite;
+	const uint8_t *iv = s->params.iv;
+	struct tls12_crypto_info_aes_gcm_128 *g = &ci->g128;
+	uint16_t version = su->vminor == TLS_MINOR_VER_THREE ?
+	    TLS_1_3_VERSION : TLS_1_2_VERSION;
+
+	memset(ci, 0, sizeof(*ci));
+	if (su->cipher_alg == CRYPTO_CHACHA20_POLY1305) {
+		ci->chacha.info.version = version;
+		ci->chacha.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+		memcpy(ci->chacha.key, s->params.cipher_key, 32);
+		memcpy(ci->chacha.iv, iv, 12);
+		be64enc(ci->chacha.rec_seq, seq);
+		return (sizeof(ci->chacha));
+	}
+	/* AES-GCM: the 128 and 256 layouts differ only in the key. */
+	if (su->key_len == 32) {
+		ci->g256.info.version = version;
+		ci->g256.info.cipher_type = TLS_CIPHER_AES_GCM_256;
+		memcpy(ci->g256.key, s->params.cipher_key, 32);
+		memcpy(ci->g256.salt, iv, 4);
+		if (su->kind == KTLS_AEAD_EXPLICIT)
+			be64enc(ci->g256.iv, seq + s->params.nonce_off);
+		else
+			memcpy(ci->g256.iv, iv + 4, 8);
+		be64enc(ci->g256.rec_seq, seq);
+		return (sizeof(ci->g256));
+	}
+	g->info.version = version;
+	g->info.cipher_type = TLS_CIPHER_AES_GCM_128;
+	memcpy(g->key, s->params.cipher_key, 16);
+	memcpy(g->salt, iv, 4);
+	/* TLS 1.2: the explicit nonce of the next record (Linux counts on). */
+	if (su->kind == KTLS_AEAD_EXPLICIT)
+		be64enc(g->iv, seq + s->params.nonce_off);
+	else
+		memcpy(g->iv, iv + 4, 8);
+	be64enc(g->rec_seq, seq);
+	return (sizeof(*g));
+}
+
+static enum ktls_counter
+ifnet_counter(const struct ktls_suite *s)
+{
+	return (s->cls == KTLS_CLASS_CHACHA ? KC_IFNET_CHACHA20 : KC_IFNET_GCM);
+}
+
+/*
+ * Hand the session to the kernel; so->mtx held, nothing queued.  0, or
+ * -EOPNOTSUPP when the kernel has no kTLS (the tls module is missing) or
+ * not this suite, or another negative errno.  On failure the socket may
+ * keep the "tls" ULP with no transmit state: Linux then passes data
+ * through untouched, so software mode goes on as before.
+ */
+int
+ktls_kmode_install(struct ktls_sock *so)
+{
+	union kmode_info ci;
+	socklen_t len;
+	int error = 0;
+
+	KASSERT(so->head == NULL && so->open == NULL,
+	    ("%s: records still queued", __func__));
+	if (!ktls_kmode_suite_ok(so->tx->suite))
+		return (-EOPNOTSUPP);
+	if (ktls_sys.setsockopt(so->kfd, IPPROTO_TCP, TCP_ULP, "tls", 3) != 0 &&
+	    errno != EEXIST)
+		return (errno == ENOENT ? -EOPNOTSUPP : -errno);
+	len = kmode_info(so->tx, so->next_seq, &ci);
+	if (ktls_sys.setsockopt(so->kfd, SOL_TLS, TLS_TX, &ci, len) != 0)
+		error = errno == EINVAL || errno == ENOPROTOOPT ||
+		    errno == EOPNOTSUPP ? -EOPNOTSUPP : -errno;
+	explicit_bzero(&ci, sizeof(ci));
+	if (error != 0)
+		return (error);
+	atomic_store(&so->mode, TCP_TLS_MODE_IFNET);
+	if (!so->inherited) {
+		ktls_counter_add(ktls_sw_counter(so->tx->suite), -1);
+		ktls_counter_add(ifnet_counter(so->tx->suite), 1);
+	}
+	return (0);
+}
+
+/* The gauge that counts this socket's session now. */
+enum ktls_counter
+ktls_sock_gauge(struct ktls_sock *so)
+{
+	return (atomic_load(&so->mode) == TCP_TLS_MODE_IFNET ?
+	    ifnet_counter(so->tx->suite) : ktls_sw_counter(so->tx->suite));
+}
 
 int
 ktls_sock_mode(struct ktls_sock *so)
@@ -18,9 +174,117 @@ ktls_sock_mode(struct ktls_sock *so)
 int
 ktls_sock_set_mode(struct ktls_sock *so, int mode)
 {
+	struct timespec deadline;
+	int error = 0;
+
 	if (mode != TCP_TLS_MODE_SW && mode != TCP_TLS_MODE_IFNET)
 		return (-EINVAL);
-	if (mode == atomic_load(&so->mode))
+	pthread_mutex_lock(&so->mtx);
+	if (mode == atomic_load(&so->mode)) {
+		pthread_mutex_unlock(&so->mtx);
 		return (0);
-	return (-EOPNOTSUPP);
+	}
+	if (mode == TCP_TLS_MODE_SW)
+		error = -EOPNOTSUPP;	/* Linux keeps what it was given */
+	else if (!ktls_kmode_suite_ok(so->tx->suite))
+		error = -EOPNOTSUPP;
+	else if (so->switching)
+		error = -EBUSY;
+	else if (so->error != 0 || atomic_load(&so->dead) || so->shut_wr ||
+	    so->seq_exhausted)
+		error = -EPIPE;
+	if (error != 0) {
+		pthread_mutex_unlock(&so->mtx);
+		ktls_counter_add(KC_SWITCH_FAILED, 1);
+		return (error);
+	}
+	/* New writes wait; what is queued goes out first, in order. */
+	so->switching = true;
+	ktls_sock_push_open(so);
+	ktls_tx_flush(so);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += KMODE_DRAIN_S;
+	while (so->head != NULL && !atomic_load(&so->dead) && error == 0)
+		error = ktls_sock_wait(so, &deadline);
+	if (error == -EAGAIN)
+		error = -EBUSY;		/* the peer does not read */
+	else if (error == 0 && atomic_load(&so->dead))
+		error = -EPIPE;
+	if (error == 0)
+		error = ktls_kmode_install(so);
+	so->switching = false;
+	ktls_sock_wakeup(so);
+	ktls_sock_unlock(so);
+	ktls_counter_add(error == 0 ? KC_SWITCH_TO_IFNET : KC_SWITCH_FAILED, 1);
+	return (error);
+}
+
+/* The next record's sequence number, as the kernel counts it. */
+int
+ktls_kmode_seq(struct ktls_sock *so, uint64_t *seq)
+{
+	union kmode_info ci;
+	socklen_t len = kmode_info(so->tx, 0, &ci);
+	const uint8_t *rs;
+	int error = 0;
+
+	if (ktls_sys.getsockopt(so->kfd, SOL_TLS, TLS_TX, &ci, &len) != 0)
+		error = -errno;
+	rs = so->tx->suite->cipher_alg == CRYPTO_CHACHA20_POLY1305 ?
+	    ci.chacha.rec_seq : so->tx->suite->key_len == 32 ?
+	    ci.g256.rec_seq : ci.g128.rec_seq;
+	if (error == 0)
+		*seq = be64dec(rs);
+	explicit_bzero(&ci, sizeof(ci));
+	return (error);
+}
+
+/*
+ * A send on a socket in kernel mode: straight to the kernel, FreeBSD's
+ * record-type message (level IPPROTO_TCP) turned into Linux's (SOL_TLS).
+ * nb 0 (aio): wait for room even on a non-blocking socket.
+ */
+ssize_t
+ktls_kmode_sendmsg(struct ktls_sock *so, const struct msghdr *msg,
+    int flags, int nb)
+{
+	union {
+		char		buf[CMSG_SPACE(1)];
+		struct cmsghdr	align;
+	} cbuf;
+	struct msghdr m = *msg;
+	struct cmsghdr *cm;
+	struct pollfd pfd = { .fd = so->kfd, .events = POLLOUT };
+	ssize_t n;
+	uint8_t type;
+
+	for (cm = msg->msg_controllen ? CMSG_FIRSTHDR((struct msghdr *)msg) :
+	    NULL; cm != NULL; cm = CMSG_NXTHDR((struct msghdr *)msg, cm)) {
+		if (cm->cmsg_level != IPPROTO_TCP && cm->cmsg_level != SOL_TLS)
+			continue;
+		if (cm->cmsg_type != TLS_SET_RECORD_TYPE ||
+		    cm->cmsg_len != CMSG_LEN(1))
+			return (-EINVAL);
+		type = *CMSG_DATA(cm);
+		memset(&cbuf, 0, sizeof(cbuf));
+		m.msg_control = cbuf.buf;
+		m.msg_controllen = sizeof(cbuf.buf);
+		cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_TLS;
+		cm->cmsg_type = TLS_SET_RECORD_TYPE;
+		cm->cmsg_len = CMSG_LEN(1);
+		*CMSG_DATA(cm) = type;
+		break;
+	}
+	for (;;) {
+		n = ktls_sys.sendmsg(so->kfd, &m, flags);
+		if (n >= 0)
+			return (n);
+		if (errno == EAGAIN && nb == 0 && !(flags & MSG_DONTWAIT) &&
+		    poll(&pfd, 1, -1) >= 0)
+			continue;
+		if (errno == EINTR && nb == 0)
+			continue;
+		return (-errno);
+	}
 }

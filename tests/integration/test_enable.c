@@ -1439,7 +1439,8 @@ case_sysctl_names(void)
 			CHECK(strcmp(seen[j], name) != 0);
 		tun = strcmp(name, "kern.ipc.tls.enable") == 0 ||
 		    strcmp(name, "kern.ipc.tls.maxlen") == 0 ||
-		    strcmp(name, "kern.ipc.tls.autocork_us") == 0;
+		    strcmp(name, "kern.ipc.tls.autocork_us") == 0 ||
+		    strcmp(name, "kern.ipc.tls.ifnet.permitted") == 0;
 		CHECK(ktls_sysctl_get(name, NULL, &len) == 0);
 		CHECK(len == (tun ? 4u : 8u));
 		len2 = sizeof(buf);
@@ -1542,9 +1543,10 @@ case_mode_get_short(void)
 }
 
 /*
- * Setting the mode of an enabled socket: SW is what it already is; this
- * host has no NIC or TOE kTLS to move the session to (EOPNOTSUPP); other
- * values are not modes.  None of it disturbs the session.
+ * Setting the mode of an enabled socket: SW is what it already is; a CBC
+ * session cannot go to the kernel (EOPNOTSUPP), whatever the kernel; other
+ * values, TOE among them, are not modes here (EINVAL, as FreeBSD's
+ * ktls_set_tx_mode()).  None of it disturbs the session.
  */
 static void
 case_mode_set(int family)
@@ -1560,12 +1562,49 @@ case_mode_set(int family)
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_SW);
 	CHECK(set_mode_err(fds[0], TCP_TLS_MODE_IFNET) == EOPNOTSUPP);
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_SW);
-	CHECK(set_mode_err(fds[0], TCP_TLS_MODE_TOE) == EOPNOTSUPP);
+	CHECK(set_mode_err(fds[0], TCP_TLS_MODE_TOE) == EINVAL);
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_SW);
 	CHECK(set_mode_err(fds[0], 7) == EINVAL);
 	CHECK(set_mode_err(fds[0], -1) == EINVAL);
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_SW);
 	send_verify(fds, &k.en, w, 1, want, 1, 131);
+}
+
+/*
+ * Kernel mode on this host, whose kernel has no kTLS (TCP_ULP "tls" is
+ * ENOENT): with kern.ipc.tls.ifnet.permitted 1 a new AEAD session still
+ * starts in software; TCP_TXTLS_MODE IFNET answers EOPNOTSUPP and counts
+ * a failed switch; no gauge of kernel sessions moves; the session goes on
+ * in software, every record valid.
+ */
+static void
+case_kmode_refused(int family)
+{
+	static const size_t w[] = { 100, 20000 }, want[] = { 100, 16384, 3616 };
+	const struct fx_suite *suites[] = { suite(GCM13), suite(GCM12),
+	    suite(CHACHA13) };
+
+	for (size_t i = 0; i < NELEM(suites); i++) {
+		uint64_t failed = ctr("kern.ipc.tls.stats.switch_failed");
+		uint64_t to_ifnet = ctr("kern.ipc.tls.stats.switch_to_ifnet");
+		struct fx_keys k;
+		int fds[2];
+
+		CHECK(set_tunable("kern.ipc.tls.ifnet.permitted", 1) == 0);
+		fx_keys_init(&k, suites[i], 5);
+		REQUIRE(fx_tcp_pair(family, fds) == 0, );
+		CHECK(enable_err(fds[0], &k.en, sizeof(k.en)) == 0);
+		CHECK(mode_of(fds[0]) == TCP_TLS_MODE_SW);
+		CHECK(ctr("kern.ipc.tls.ifnet.gcm") == 0);
+		CHECK(ctr("kern.ipc.tls.ifnet.chacha20") == 0);
+		CHECK(set_mode_err(fds[0], TCP_TLS_MODE_IFNET) == EOPNOTSUPP);
+		CHECK(mode_of(fds[0]) == TCP_TLS_MODE_SW);
+		CHECK(ctr("kern.ipc.tls.stats.switch_failed") == failed + 1);
+		CHECK(ctr("kern.ipc.tls.stats.switch_to_ifnet") ==
+		    to_ifnet);
+		CHECK(set_tunable("kern.ipc.tls.ifnet.permitted", 0) == 0);
+		send_verify(fds, &k.en, w, NELEM(w), want, NELEM(want), 151);
+	}
 }
 
 /* TCP_TXTLS_MODE on a socket with no session: nothing to set (EINVAL). */
@@ -2053,8 +2092,12 @@ main(int argc, char **argv)
 	    "EINVAL");
 	for (size_t f = 0; f < NELEM(families); f++) {
 		case_mode_set(families[f]);
-		tap_result("%s: set MODE SW 0, IFNET/TOE EOPNOTSUPP, 7 and "
-		    "-1 EINVAL; session unharmed", families_name[f]);
+		tap_result("%s: set MODE SW 0, IFNET (CBC) EOPNOTSUPP, TOE, 7 "
+		    "and -1 EINVAL; session unharmed", families_name[f]);
+		case_kmode_refused(families[f]);
+		tap_result("%s: no kTLS in this kernel: ifnet.permitted=1 "
+		    "sessions start in SW; IFNET EOPNOTSUPP, switch_failed "
+		    "counted; records valid", families_name[f]);
 		case_mode_set_plain(families[f]);
 		tap_result("%s: set MODE on a socket without session: "
 		    "EINVAL", families_name[f]);
