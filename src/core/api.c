@@ -652,7 +652,8 @@ sock_sendfile(struct ktls_sock *so, int in_fd, off_t *offset, size_t count)
 		count = (size_t)(st.st_size - off);
 	if (count > SSIZE_MAX)
 		count = SSIZE_MAX;
-	if ((f = malloc(sizeof(*f))) == NULL)
+	if (ktls_fault_hit(KF_FILEREF_ALLOC) ||
+	    (f = malloc(sizeof(*f))) == NULL)
 		return (-ENOMEM);
 	if ((f->fd = ktls_sys.fcntl(in_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
 		free(f);

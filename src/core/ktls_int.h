@@ -122,6 +122,25 @@ extern _Atomic int ktls_tunable_maxlen;	/* kern.ipc.tls.maxlen */
 extern _Atomic int ktls_tunable_autocork_us; /* kern.ipc.tls.autocork_us */
 extern _Atomic int ktls_tunable_ifnet_permitted; /* ...ifnet.permitted */
 
+/*
+ * Fault injection (fault.c), for tests only: after `skip' more calls pass,
+ * the site fails `fail' calls (-1: every one).  ktls_fault_hit() is the
+ * site's question.
+ */
+enum ktls_fault_site {
+	KF_CRYPTO,		/* the backend's encrypt fails */
+	KF_RECORD_ALLOC,	/* ktls_record_alloc() */
+	KF_FILEREF_ALLOC,	/* sendfile's file reference */
+	KF_SESSION_ALLOC,	/* enable: the session */
+	KF_KEYMEM_ALLOC,	/* enable: key memory */
+	KF_SOCK_ALLOC,		/* enable: the socket state */
+	KF_POLLER,		/* watching a full kernel socket */
+	KF__COUNT
+};
+void	ktls_fault_set(enum ktls_fault_site site, int64_t skip, int64_t fail);
+bool	ktls_fault_hit(enum ktls_fault_site site);
+uint64_t ktls_fault_hits(enum ktls_fault_site site);
+
 /* Key memory (keymem.c): locked, not in core dumps, wiped on free. */
 void	*ktls_keymem_alloc(size_t len);
 void	ktls_keymem_free(void *p, size_t len);

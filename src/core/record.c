@@ -26,6 +26,8 @@ ktls_record_alloc(size_t payload)
 	struct ktls_record *r = NULL;
 	bool pooled = payload > POOL_MIN;
 
+	if (ktls_fault_hit(KF_RECORD_ALLOC))
+		return (NULL);
 	if (pooled) {
 		pthread_mutex_lock(&pool_mtx);
 		if ((r = pool) != NULL) {

@@ -70,11 +70,13 @@ ktls_session_create(const void *optval, socklen_t optlen,
 	if ((error = session_check(&en, &suite)) != 0)
 		return (error);
 
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if (ktls_fault_hit(KF_SESSION_ALLOC) ||
+	    (s = calloc(1, sizeof(*s))) == NULL)
 		return (-ENOMEM);
 	s->suite = suite;
 	s->keys_len = suite->key_len + suite->iv_len + suite->mac_len;
-	if ((s->keys = ktls_keymem_alloc(s->keys_len)) == NULL) {
+	if (ktls_fault_hit(KF_KEYMEM_ALLOC) ||
+	    (s->keys = ktls_keymem_alloc(s->keys_len)) == NULL) {
 		error = -ENOMEM;
 		goto err_session;
 	}

@@ -408,7 +408,8 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 		error = -errno;
 		goto err_session;
 	}
-	if ((so = calloc(1, sizeof(*so))) == NULL) {
+	if (ktls_fault_hit(KF_SOCK_ALLOC) ||
+	    (so = calloc(1, sizeof(*so))) == NULL) {
 		error = -ENOMEM;
 		goto err_kfd;
 	}

@@ -97,7 +97,8 @@ ktls_encrypt(struct ktls_record *r)
 		/* From the page cache straight into the record, if it maps. */
 		if ((op.src = ktls_file_map(r->file, r->file_off, r->len)) !=
 		    NULL) {
-			error = ktls_encrypt_guarded(s, &op);
+			error = ktls_fault_hit(KF_CRYPTO) ? -EBADMSG :
+			    ktls_encrypt_guarded(s, &op);
 			ktls_fileref_rele(r->file);
 			r->file = NULL;
 			goto done;
@@ -106,7 +107,8 @@ ktls_encrypt(struct ktls_record *r)
 		if ((error = fill_from_file(r, payload)) != 0)
 			return (error);
 	}
-	error = s->be->encrypt(s->cctx, &op);
+	error = ktls_fault_hit(KF_CRYPTO) ? -EBADMSG :
+	    s->be->encrypt(s->cctx, &op);
 done:
 	if (error != 0) {
 		ktls_counter_add(KC_FAILED_CRYPTO, 1);

@@ -384,6 +384,8 @@ ktls_poller_arm(struct ktls_sock *so)
 
 	if (so->armed)
 		return (0);
+	if (ktls_fault_hit(KF_POLLER))
+		return (-ENOMEM);
 	if ((epfd = atomic_load(&poller_epfd)) < 0 &&
 	    (epfd = poller_start()) < 0)
 		return (-ENOMEM);
