@@ -21,6 +21,22 @@ test: all
 test-kernel: all
 	python3 tests/run.py $(BUILD) kernel
 
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, and
+# under ThreadSanitizer: builds of their own (build-asan/, build-tsan/).
+test-asan: deps
+	@[ -f build-asan/build.ninja ] || meson setup build-asan \
+		-Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C build-asan
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		python3 tests/run.py build-asan
+
+test-tsan: deps
+	@[ -f build-tsan/build.ninja ] || meson setup build-tsan \
+		-Db_sanitize=thread -Db_lundef=false
+	ninja -C build-tsan
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		python3 tests/run.py build-tsan
+
 install: setup
 	meson configure $(BUILD) --prefix=$(abspath $(PREFIX)) --libdir=lib
 	ninja -C $(BUILD)

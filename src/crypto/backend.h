@@ -17,7 +17,14 @@
 
 #include "suite.h"
 
-/* What a backend sees of a session: its suite and its keys. */
+/*
+ * What a backend sees of a session: its suite and its keys.  The key
+ * pointers are into the session's key memory (locked, out of core dumps,
+ * wiped at the end) and stay valid as long as the backend's context:
+ * invariant 5 asks backends to keep these pointers, never copies of the
+ * keys or IVs in ordinary memory, and to wipe what they derive per record
+ * (nonces, one-time keys) before they return.
+ */
 struct ktls_crypto_params {
 	const struct ktls_suite *suite;
 	const uint8_t	*cipher_key;	/* suite->key_len bytes */

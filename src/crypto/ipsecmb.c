@@ -30,7 +30,7 @@ struct ktls_cctx {
 	 */
 	void			*key;
 	size_t			key_size;
-	uint8_t			iv[12];		/* static IV or salt */
+	const uint8_t		*iv;		/* static IV or salt: key memory */
 	uint64_t		nonce_off;	/* see ktls_crypto_params */
 };
 
@@ -136,7 +136,7 @@ mb_try(const struct ktls_crypto_params *p, struct ktls_cctx **ctxp)
 		IMB_AES128_GCM_PRE(m, p->cipher_key, c->key);
 	else
 		IMB_AES256_GCM_PRE(m, p->cipher_key, c->key);
-	memcpy(c->iv, p->iv, s->iv_len);
+	c->iv = p->iv;
 	c->nonce_off = p->nonce_off;
 	*ctxp = c;
 	return (0);
@@ -217,6 +217,7 @@ mb_encrypt(struct ktls_cctx *c, const struct ktls_crypt_op *op)
 		mb_chacha(m, c, op, nonce, aad, aadlen);
 	else
 		mb_gcm(m, c, op, nonce, aad, aadlen);
+	explicit_bzero(nonce, sizeof(nonce));	/* iv ^ seq gives the iv */
 	return (0);
 }
 
