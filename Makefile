@@ -3,7 +3,7 @@
 BUILD ?= build
 PREFIX ?= /usr/local
 
-.PHONY: all deps setup test test-kernel install clean demo bench
+.PHONY: all deps setup test test-kernel test-asan test-tsan install clean demo bench fuzz
 
 all: setup
 	ninja -C $(BUILD)
@@ -34,7 +34,7 @@ test-tsan: deps
 	@[ -f build-tsan/build.ninja ] || meson setup build-tsan \
 		-Db_sanitize=thread -Db_lundef=false
 	ninja -C build-tsan
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:die_after_fork=0:suppressions=$(CURDIR)/tests/tsan.supp \
 		python3 tests/run.py build-tsan
 
 install: setup
@@ -49,6 +49,14 @@ demo: all
 # Debian's python3, for python3-matplotlib (the chart).
 bench: all
 	/usr/bin/python3 bench/run.py $(BUILD)
+
+# libFuzzer targets (tests/fuzz/), one after the other, FUZZ_TIME seconds
+# each, in their own clang build (build-fuzz/); crash inputs are kept under
+# build-fuzz/fuzz-run/<target>/artifacts/.
+FUZZ_TIME ?= 60
+FUZZ_BUILD ?= build-fuzz
+fuzz: deps
+	python3 tests/fuzz/run_fuzz.py --time $(FUZZ_TIME) --build-dir $(FUZZ_BUILD)
 
 clean:
 	rm -rf $(BUILD)

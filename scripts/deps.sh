@@ -7,6 +7,7 @@ PKGS="build-essential meson ninja-build pkg-config libssl-dev openssl
 python3 python3-cryptography iproute2
 nginx curl wget gnutls-bin util-linux
 libipsec-mb-dev
+clang libclang-rt-14-dev
 wrk python3-matplotlib
 qemu-system-x86 busybox-static cpio kmod"
 missing=""

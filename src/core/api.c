@@ -440,8 +440,11 @@ msg_record_type(const struct msghdr *msg, uint8_t *type)
 	    cm = CMSG_NXTHDR((struct msghdr *)msg, cm)) {
 		if (cm->cmsg_level != IPPROTO_TCP && cm->cmsg_level != SOL_TLS)
 			continue;
+		/* Its data must lie inside msg_control (fuzz_cmsg). */
 		if (cm->cmsg_type != TLS_SET_RECORD_TYPE ||
-		    cm->cmsg_len != CMSG_LEN(1))
+		    cm->cmsg_len != CMSG_LEN(1) ||
+		    (const char *)cm + CMSG_LEN(1) > (const char *)msg->msg_control
+		    + msg->msg_controllen)
 			return (-EINVAL);
 		*type = *CMSG_DATA(cm);
 	}

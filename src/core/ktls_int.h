@@ -234,6 +234,7 @@ struct ktls_sock {
 	bool			shut_wr;	/* shutdown(SHUT_WR) asked for */
 	bool			fin_sent;	/* ... and done, queue empty */
 	bool			armed;		/* poller watches kfd (holds a ref) */
+	_Atomic uint32_t	arm_seq;	/* publishes so to the poller */
 	bool			in_epoll;	/* kfd added to the poller */
 	_Atomic int		mode;		/* TCP_TLS_MODE_SW or _IFNET */
 	bool			switching;	/* a mode change waits for the queue */

@@ -376,6 +376,7 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 	struct ktls_sock *so;
 	struct stat st;
 	uint64_t seq = 0;
+	uint8_t rs[8];
 	bool busy;
 	int error, kfd;
 
@@ -421,8 +422,11 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 	so->tx = sess;
 	atomic_init(&so->mode, TCP_TLS_MODE_SW);
 	so->worker = ktls_worker_pick();
+	/* optval need not be aligned for a struct tls_enable (fuzz_enable). */
+	memcpy(rs, (const uint8_t *)optval + offsetof(struct tls_enable,
+	    rec_seq), sizeof(rs));
 	for (int i = 0; i < 8; i++)
-		seq = seq << 8 | ((const struct tls_enable *)optval)->rec_seq[i];
+		seq = seq << 8 | rs[i];
 	so->next_seq = seq;
 
 	pthread_rwlock_wrlock(&fdtab_lock);

@@ -263,7 +263,9 @@ ktls_kmode_sendmsg(struct ktls_sock *so, const struct msghdr *msg,
 		if (cm->cmsg_level != IPPROTO_TCP && cm->cmsg_level != SOL_TLS)
 			continue;
 		if (cm->cmsg_type != TLS_SET_RECORD_TYPE ||
-		    cm->cmsg_len != CMSG_LEN(1))
+		    cm->cmsg_len != CMSG_LEN(1) ||
+		    (const char *)cm + CMSG_LEN(1) > (const char *)msg->msg_control
+		    + msg->msg_controllen)
 			return (-EINVAL);
 		type = *CMSG_DATA(cm);
 		memset(&cbuf, 0, sizeof(cbuf));

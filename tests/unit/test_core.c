@@ -108,7 +108,8 @@ test_keymem(void)
 	CHECK(vmflags(k, flags, sizeof(flags)) == 0);
 	CHECK(has_flag(flags, "dd"));	/* MADV_DONTDUMP */
 	CHECK(has_flag(flags, "wf"));	/* MADV_WIPEONFORK */
-#ifndef __SANITIZE_ADDRESS__	/* ASan makes mlock() a no-op */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+	/* (The sanitizers make mlock() a no-op.) */
 	CHECK(has_flag(flags, "lo"));	/* mlock()ed */
 #endif
 	/* Small pieces share slab pages: wiped at free, then reused. */
