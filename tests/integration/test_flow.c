@@ -691,7 +691,7 @@ case_signal_intr(int family)
  * after each handler: still blocked after ten signals, and it completes
  * in full once the receiver starts draining.
  */
-static void
+static void __attribute__((unused))	/* not in a TSan build */
 case_signal_restart(int family)
 {
 	const size_t total = 32 * MiB;
@@ -1000,9 +1000,15 @@ main(void)
 		case_signal_intr(family);
 		tap_result("%s: signal without SA_RESTART interrupts a blocked "
 		    "write (partial or EINTR)", fam(family));
+#ifdef __SANITIZE_THREAD__
+		/* TSan holds signals back until its next interceptor. */
+		tap_skip("ThreadSanitizer delivers signals late", "%s: signal "
+		    "with SA_RESTART", fam(family));
+#else
 		case_signal_restart(family);
 		tap_result("%s: signal with SA_RESTART: the write goes on and "
 		    "completes", fam(family));
+#endif
 		case_seq_end(family, f ? "TLS1.3-CHACHA20-POLY1305" :
 		    "TLS1.2-AES-128-GCM", f == 0);
 		tap_result("%s: rec_seq 2^64-3: three records, EOVERFLOW, FIN, "
