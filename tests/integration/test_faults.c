@@ -161,7 +161,7 @@ valid_prefix(const struct raw *r, const struct tls_enable *en,
 	uint8_t type, *data;
 	uint64_t s;
 	size_t len, got = 0;
-	int rc;
+	int rc = 0;
 
 	*ok = d != NULL && tlsdec_feed(d, r->buf, r->len) == 0;
 	while (*ok && (rc = tlsdec_next(d, &type, &s, &data, &len)) > 0) {
