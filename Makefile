@@ -35,7 +35,15 @@ test-tsan: deps
 		-Db_sanitize=thread -Db_lundef=false
 	ninja -C build-tsan
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:die_after_fork=0:suppressions=$(CURDIR)/tests/tsan.supp \
-		python3 tests/run.py build-tsan
+		python3 tests/run.py build-tsan "$(TSAN_LEAVE_OUT)"
+
+# Under TSan the interposer's wrappers of epoll_wait, poll, read... run
+# inside TSan's own interceptors of those calls (its runtime comes first in
+# LD_PRELOAD), where TSan does not record the locks ktls takes: in nginx it
+# then reports ktls's mutex-guarded autocork list as unguarded.  The nginx
+# interop test is left out of test-tsan for that reason (it runs in
+# test-asan and test).
+TSAN_LEAVE_OUT = -nginx=TSan does not see locks taken inside its interceptors
 
 install: setup
 	meson configure $(BUILD) --prefix=$(abspath $(PREFIX)) --libdir=lib

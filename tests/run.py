@@ -14,12 +14,19 @@ import sys
 import time
 
 build = sys.argv[1] if len(sys.argv) > 1 else "build"
-only = sys.argv[2:]
+# NAME: run only these; -NAME=why: leave NAME out, counted as one skip.
+only = [a for a in sys.argv[2:] if not a.startswith("-")]
+left_out = dict(a[1:].split("=", 1) for a in sys.argv[2:]
+                if a.startswith("-"))
 tests = json.loads(subprocess.check_output(
     ["meson", "introspect", build, "--tests"]))
 passed = failed = skipped = 0
 for t in tests:
     if only and t["name"] not in only:
+        continue
+    if t["name"] in left_out:
+        print(f"=== {t['name']}: left out ({left_out[t['name']]})")
+        skipped += 1
         continue
     env = dict(os.environ)
     env.update(t.get("env") or {})

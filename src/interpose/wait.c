@@ -10,6 +10,7 @@
  */
 #include <dlfcn.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -23,13 +24,18 @@
 #define KTI_EXPORT	__attribute__((visibility("default")))
 
 /*
- * libc's function, found once.  A call that comes before this library's
- * constructor (another library's constructor) finds it on the spot.
+ * libc's function, found on the first call (two threads may both look it
+ * up: the same answer, stored atomically).
  */
 #define NEXT(name)							\
-	static __typeof__(&name) next_;					\
-	if (__builtin_expect(next_ == NULL, 0))				\
-		next_ = (__typeof__(&name))dlsym(RTLD_NEXT, #name)
+	static _Atomic(void *) next_p_;					\
+	__typeof__(&name) next_ = (__typeof__(&name))atomic_load_explicit(\
+	    &next_p_, memory_order_relaxed);				\
+	if (__builtin_expect(next_ == NULL, 0)) {			\
+		next_ = (__typeof__(&name))dlsym(RTLD_NEXT, #name);	\
+		atomic_store_explicit(&next_p_, (void *)next_,		\
+		    memory_order_relaxed);				\
+	}
 
 KTI_EXPORT ssize_t
 read(int fd, void *buf, size_t len)
