@@ -31,6 +31,7 @@ struct ktls_src {
 	size_t			off;	/* into iov[0] */
 	struct ktls_fileref	*file;	/* or a file (read by the worker) */
 	off_t			file_off;
+	bool			typed;	/* a record-type message came with it */
 };
 
 static void
@@ -309,7 +310,9 @@ ktls_sock_send(struct ktls_sock *so, struct ktls_src *src, size_t total,
 		return (error);
 	}
 	sock_note_write(so);
-	if (so->open != NULL && (type != so->open_type || src->file != NULL))
+	/* As Linux: a record-type message, even of type 23, ends it too. */
+	if (so->open != NULL && (type != so->open_type || src->file != NULL ||
+	    src->typed))
 		ktls_sock_push_open(so);
 	if (so->open != NULL && sock_send_error(so) == 0)
 		accepted = sock_fill_open(so, src, total, flags);
@@ -424,14 +427,15 @@ ret(ssize_t r)
 /*
  * The record type a message asks for: TLS_SET_RECORD_TYPE at level
  * IPPROTO_TCP (FreeBSD) or SOL_TLS (Linux), one byte.  Application data
- * when there is none.
+ * when there is none.  *typed: there was one.
  */
 static int
-msg_record_type(const struct msghdr *msg, uint8_t *type)
+msg_record_type(const struct msghdr *msg, uint8_t *type, bool *typed)
 {
 	struct cmsghdr *cm;
 
 	*type = TLS_RLTYPE_APP;
+	*typed = false;
 	if (msg->msg_controllen == 0)
 		return (0);
 	if (msg->msg_control == NULL)
@@ -447,6 +451,7 @@ msg_record_type(const struct msghdr *msg, uint8_t *type)
 		    + msg->msg_controllen)
 			return (-EINVAL);
 		*type = *CMSG_DATA(cm);
+		*typed = true;
 	}
 	return (0);
 }
@@ -455,6 +460,7 @@ ssize_t
 ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
     int nb)
 {
+	bool typed;
 	struct ktls_src src;
 	size_t total;
 	uint8_t type;
@@ -465,7 +471,10 @@ ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
 		return (ktls_kmode_sendmsg(so, msg, flags, nb));
 	total = iov_total(msg->msg_iov, (int)msg->msg_iovlen, &error);
 	if (error == 0)
-		error = msg_record_type(msg, &type);
+		error = msg_record_type(msg, &type, &typed);
+	/* Linux refuses a record type with MSG_MORE (FreeBSD has no MSG_MORE). */
+	if (error == 0 && typed && (flags & MSG_MORE))
+		error = -EINVAL;
 	if (error != 0)
 		return (error);
 	if (total == 0) {
@@ -478,7 +487,7 @@ ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
 		return (0);
 	}
 	src = (struct ktls_src){ .iov = msg->msg_iov,
-	    .iovcnt = (int)msg->msg_iovlen };
+	    .iovcnt = (int)msg->msg_iovlen, .typed = typed };
 	r = ktls_sock_send(so, &src, total, type, nb, flags);
 	return (r == -EXDEV ? ktls_kmode_sendmsg(so, msg, flags, nb) : r);
 }

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The control socket: each process that has enabled a session answers
- * ktls-stat on the abstract AF_UNIX socket "@ktls.<pid>" (docs/control.md).
+ * ktls-stat and ktls-switch on the abstract AF_UNIX socket "@ktls.<pid>"
+ * (docs/control.md): GET (the counters), LIST (the enabled connections)
+ * and MODE (switch a connection between software and kernel mode).
  *
  * One detached thread, "ktls-control", per process, started by the first
- * successful enable.  It serves one connection at a time: the answer is a
- * few hundred bytes built on the thread's stack, so serving costs no heap,
- * and every wait on a client is bounded so that a client that connects and
- * says nothing delays the next one by at most CTL_CLIENT_MS.  Nothing here
+ * successful enable.  It serves one connection at a time: answers are
+ * built on the thread's stack a few kilobytes at a time, so serving costs
+ * no heap (but for ktls_sock_foreach()'s list of sockets), and every wait on a client is bounded so that a client that connects and
+ * says nothing delays the next one by at most CTL_CLIENT_MS (MODE itself
+ * may take longer: ktls_sock_set_mode() waits, bounded, for the socket's
+ * queue to drain, and the next client waits meanwhile).  Nothing here
  * may take the host process down: every failure is dropped (the counters
  * are a convenience, the application's connections are not).
  *
@@ -15,7 +19,10 @@
  * ktls_sys: under the interposer those names are the interposer's.
  * socket/bind/listen/accept4/recv/poll are not interposed.
  */
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
@@ -30,7 +37,7 @@
 #define CTL_BACKLOG	16
 #define CTL_CLIENT_MS	1000		/* whole request, and each send */
 #define CTL_RETRY_NS	(10LL * 1000000000)	/* after a failed start */
-#define CTL_REQ_MAX	64
+#define CTL_REQ_MAX	(255 + 2)	/* a line of 255 bytes, its \n, a NUL */
 
 /*
  * ctl_running is the fast path of ktls_control_start(): set once the
@@ -174,6 +181,334 @@ ctl_answer_get(int fd)
 	return (ctl_send(fd, buf, off + 4));
 }
 
+/* "ERR <name>" names; a number without one is sent as its digits. */
+static const struct {
+	int		e;
+	const char	*name;
+} ctl_errnames[] = {
+	{ EPERM, "EPERM" },		{ ENOENT, "ENOENT" },
+	{ ESRCH, "ESRCH" },		{ EINTR, "EINTR" },
+	{ EIO, "EIO" },			{ ENXIO, "ENXIO" },
+	{ EBADF, "EBADF" },		{ EAGAIN, "EAGAIN" },
+	{ ENOMEM, "ENOMEM" },		{ EACCES, "EACCES" },
+	{ EFAULT, "EFAULT" },		{ EBUSY, "EBUSY" },
+	{ EEXIST, "EEXIST" },		{ ENODEV, "ENODEV" },
+	{ EINVAL, "EINVAL" },		{ ENFILE, "ENFILE" },
+	{ EMFILE, "EMFILE" },		{ ENOSPC, "ENOSPC" },
+	{ EPIPE, "EPIPE" },		{ ERANGE, "ERANGE" },
+	{ ENOSYS, "ENOSYS" },		{ EOVERFLOW, "EOVERFLOW" },
+	{ ENOTSOCK, "ENOTSOCK" },	{ EMSGSIZE, "EMSGSIZE" },
+	{ ENOPROTOOPT, "ENOPROTOOPT" },	{ EPROTONOSUPPORT, "EPROTONOSUPPORT" },
+	{ EOPNOTSUPP, "EOPNOTSUPP" },	{ EAFNOSUPPORT, "EAFNOSUPPORT" },
+	{ ENETDOWN, "ENETDOWN" },	{ ENETUNREACH, "ENETUNREACH" },
+	{ ECONNABORTED, "ECONNABORTED" }, { ECONNRESET, "ECONNRESET" },
+	{ ENOBUFS, "ENOBUFS" },		{ EISCONN, "EISCONN" },
+	{ ENOTCONN, "ENOTCONN" },	{ ETIMEDOUT, "ETIMEDOUT" },
+	{ ECONNREFUSED, "ECONNREFUSED" }, { EHOSTUNREACH, "EHOSTUNREACH" },
+	{ EALREADY, "EALREADY" },	{ EINPROGRESS, "EINPROGRESS" },
+};
+
+/* Answer "ERR <name>" for a positive errno. */
+static void
+ctl_send_err(int fd, int error)
+{
+	char buf[32];
+	int n = -1;
+
+	for (size_t i = 0; i < sizeof(ctl_errnames) / sizeof(ctl_errnames[0]);
+	    i++)
+		if (ctl_errnames[i].e == error) {
+			n = snprintf(buf, sizeof(buf), "ERR %s\n",
+			    ctl_errnames[i].name);
+			break;
+		}
+	if (n < 0)
+		n = snprintf(buf, sizeof(buf), "ERR %d\n", error);
+	if (n > 0 && (size_t)n < sizeof(buf))
+		ctl_send(fd, buf, (size_t)n);
+}
+
+/*
+ * A TCP endpoint as LIST shows it and MODE matches it: an IPv4-mapped
+ * IPv6 address is the IPv4 address it maps, so that an AF_INET6 socket
+ * talking to an IPv4 peer is found by its IPv4 addresses.  Scope ids are
+ * not compared.
+ */
+struct ctl_ep {
+	int		family;		/* AF_INET or AF_INET6 */
+	uint8_t		addr[16];	/* 4 bytes used for AF_INET */
+	uint16_t	port;		/* host order */
+};
+
+static int
+ctl_ep_from_sa(const struct sockaddr_storage *ss, struct ctl_ep *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)ss;
+
+		ep->family = AF_INET;
+		memcpy(ep->addr, &sin->sin_addr, 4);
+		ep->port = ntohs(sin->sin_port);
+		return (0);
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)ss;
+
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+			ep->family = AF_INET;
+			memcpy(ep->addr, &sin6->sin6_addr.s6_addr[12], 4);
+		} else {
+			ep->family = AF_INET6;
+			memcpy(ep->addr, &sin6->sin6_addr, 16);
+		}
+		ep->port = ntohs(sin6->sin6_port);
+		return (0);
+	}
+	return (-EAFNOSUPPORT);
+}
+
+/* Numeric address and decimal port (digits only, 0-65535). */
+static int
+ctl_ep_parse(const char *addr, const char *port, struct ctl_ep *ep)
+{
+	struct in6_addr a6;
+	unsigned long p = 0;
+	size_t len = strlen(port);
+
+	if (len == 0 || len > 5)
+		return (-EINVAL);
+	for (size_t i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)port[i]))
+			return (-EINVAL);
+		p = p * 10 + (unsigned long)(port[i] - '0');
+	}
+	if (p > 65535)
+		return (-EINVAL);
+	memset(ep, 0, sizeof(*ep));
+	ep->port = (uint16_t)p;
+	if (inet_pton(AF_INET, addr, ep->addr) == 1) {
+		ep->family = AF_INET;
+		return (0);
+	}
+	if (inet_pton(AF_INET6, addr, &a6) != 1)
+		return (-EINVAL);
+	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+		ep->family = AF_INET;
+		memcpy(ep->addr, &a6.s6_addr[12], 4);
+	} else {
+		ep->family = AF_INET6;
+		memcpy(ep->addr, &a6, 16);
+	}
+	return (0);
+}
+
+static bool
+ctl_ep_equal(const struct ctl_ep *a, const struct ctl_ep *b)
+{
+	return (a->family == b->family && a->port == b->port &&
+	    memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0);
+}
+
+/*
+ * The local and foreign endpoints of an enabled socket, from the engine's
+ * own descriptor of it.  -ENOTCONN for a socket that is not connected any
+ * more, or one that is not this process's session: a fork()ed child's
+ * copies of its parent's sockets (dead here, the parent's to switch).
+ */
+static int
+ctl_sock_eps(struct ktls_sock *so, struct ctl_ep *l, struct ctl_ep *f)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (so->inherited)
+		return (-ENOTCONN);
+	len = sizeof(ss);
+	if (getpeername(so->kfd, (struct sockaddr *)&ss, &len) != 0 ||
+	    ctl_ep_from_sa(&ss, f) != 0)
+		return (-ENOTCONN);
+	len = sizeof(ss);
+	if (getsockname(so->kfd, (struct sockaddr *)&ss, &len) != 0 ||
+	    ctl_ep_from_sa(&ss, l) != 0)
+		return (-ENOTCONN);
+	return (0);
+}
+
+/* Address, space, port; at most INET6_ADDRSTRLEN + 6 bytes with the NUL. */
+static void
+ctl_ep_format(const struct ctl_ep *ep, char *buf, size_t size)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (inet_ntop(ep->family, ep->addr, a, sizeof(a)) == NULL)
+		snprintf(a, sizeof(a), "?");
+	snprintf(buf, size, "%s %u", a, (unsigned int)ep->port);
+}
+
+static const char *
+ctl_mode_name(int mode)
+{
+	switch (mode) {
+	case TCP_TLS_MODE_NONE:
+		return ("none");
+	case TCP_TLS_MODE_SW:
+		return ("sw");
+	case TCP_TLS_MODE_IFNET:
+		return ("ifnet");
+	case TCP_TLS_MODE_TOE:
+		return ("toe");
+	default:
+		return ("unknown");
+	}
+}
+
+/* LIST: lines gathered in buf, sent whenever it is nearly full. */
+struct ctl_list {
+	int	fd;
+	int	error;		/* the first failed send: stop there */
+	size_t	off;
+	char	buf[4096];
+};
+
+static void
+ctl_list_one(struct ktls_sock *so, void *arg)
+{
+	struct ctl_list *cl = arg;
+	const struct ktls_suite *suite;
+	struct ctl_ep l, f;
+	char ls[INET6_ADDRSTRLEN + 8], fs[INET6_ADDRSTRLEN + 8];
+	int n;
+
+	if (cl->error != 0 || ctl_sock_eps(so, &l, &f) != 0)
+		return;
+	/* The suite's entry is static; tx lives as long as so. */
+	pthread_mutex_lock(&so->mtx);
+	suite = so->tx != NULL ? so->tx->suite : NULL;
+	pthread_mutex_unlock(&so->mtx);
+	ctl_ep_format(&l, ls, sizeof(ls));
+	ctl_ep_format(&f, fs, sizeof(fs));
+	if (sizeof(cl->buf) - cl->off < 256) {
+		if ((cl->error = ctl_send(cl->fd, cl->buf, cl->off)) != 0)
+			return;
+		cl->off = 0;
+	}
+	n = snprintf(cl->buf + cl->off, sizeof(cl->buf) - cl->off,
+	    "conn %s %s %s %s\n", ls, fs, ctl_mode_name(ktls_sock_mode(so)),
+	    suite != NULL && suite->name != NULL ? suite->name : "-");
+	if (n > 0 && (size_t)n < sizeof(cl->buf) - cl->off)
+		cl->off += (size_t)n;
+}
+
+/* LIST: "conn laddr lport faddr fport mode suite" per socket, then END. */
+static int
+ctl_answer_list(int fd)
+{
+	struct ctl_list cl = { .fd = fd };
+
+	ktls_sock_foreach(ctl_list_one, &cl);
+	if (cl.error != 0)
+		return (cl.error);
+	if (sizeof(cl.buf) - cl.off < 4) {
+		if ((cl.error = ctl_send(fd, cl.buf, cl.off)) != 0)
+			return (cl.error);
+		cl.off = 0;
+	}
+	memcpy(cl.buf + cl.off, "END\n", 4);
+	return (ctl_send(fd, cl.buf, cl.off + 4));
+}
+
+struct ctl_mode {
+	struct ctl_ep	l, f;
+	int		mode;
+	int		found;		/* sockets that matched */
+	int		error;		/* the first failure, negative */
+};
+
+static void
+ctl_mode_one(struct ktls_sock *so, void *arg)
+{
+	struct ctl_mode *cm = arg;
+	struct ctl_ep l, f;
+	int error;
+
+	if (ctl_sock_eps(so, &l, &f) != 0 || !ctl_ep_equal(&l, &cm->l) ||
+	    !ctl_ep_equal(&f, &cm->f))
+		return;
+	cm->found++;
+	/* May wait (bounded) for the socket's queue to drain. */
+	if ((error = ktls_sock_set_mode(so, cm->mode)) != 0 && cm->error == 0)
+		cm->error = error;
+}
+
+/*
+ * MODE <sw|ifnet> laddr lport faddr fport: switch the matching socket(s).
+ * OK, or ERR: ENOENT (no such connection here), EINVAL (a malformed
+ * request), or what ktls_sock_set_mode() said.
+ */
+static void
+ctl_answer_mode(int fd, char *args)
+{
+	struct ctl_mode cm = { .error = 0 };
+	char *tok[6], *save = NULL;
+	int ntok = 0;
+
+	for (char *t = strtok_r(args, " \t", &save); t != NULL;
+	    t = strtok_r(NULL, " \t", &save)) {
+		if (ntok == 5) {
+			ctl_send_err(fd, EINVAL);
+			return;
+		}
+		tok[ntok++] = t;
+	}
+	if (ntok != 5) {
+		ctl_send_err(fd, EINVAL);
+		return;
+	}
+	if (strcmp(tok[0], "sw") == 0)
+		cm.mode = TCP_TLS_MODE_SW;
+	else if (strcmp(tok[0], "ifnet") == 0)
+		cm.mode = TCP_TLS_MODE_IFNET;
+	else {
+		ctl_send_err(fd, EINVAL);
+		return;
+	}
+	if (ctl_ep_parse(tok[1], tok[2], &cm.l) != 0 ||
+	    ctl_ep_parse(tok[3], tok[4], &cm.f) != 0) {
+		ctl_send_err(fd, EINVAL);
+		return;
+	}
+	ktls_sock_foreach(ctl_mode_one, &cm);
+	if (cm.found == 0)
+		ctl_send_err(fd, ENOENT);
+	else if (cm.error != 0)
+		ctl_send_err(fd, -cm.error);
+	else
+		ctl_send(fd, "OK\n", 3);
+}
+
+/* The request: its first word, then arguments separated by blanks. */
+static void
+ctl_dispatch(int fd, char *req)
+{
+	char *verb = req, *args;
+
+	while (*verb == ' ' || *verb == '\t')
+		verb++;
+	args = verb + strcspn(verb, " \t");
+	if (*args != '\0')
+		*args++ = '\0';
+	if (strcmp(verb, "GET") == 0 && args[strspn(args, " \t")] == '\0')
+		ctl_answer_get(fd);
+	else if (strcmp(verb, "LIST") == 0 &&
+	    args[strspn(args, " \t")] == '\0')
+		ctl_answer_list(fd);
+	else if (strcmp(verb, "MODE") == 0)
+		ctl_answer_mode(fd, args);
+	else
+		ctl_send_err(fd, EINVAL);
+}
+
 static void
 ctl_serve(int fd)
 {
@@ -196,12 +531,16 @@ ctl_serve(int fd)
 		ctl_send(fd, "ERR EACCES\n", 11);
 		return;
 	}
-	if (ctl_read_request(fd, req, sizeof(req)) != 0)
-		return;
-	if (strcmp(req, "GET") == 0)
-		ctl_answer_get(fd);
-	else
-		ctl_send(fd, "ERR EINVAL\n", 11);
+	switch (ctl_read_request(fd, req, sizeof(req))) {
+	case 0:
+		ctl_dispatch(fd, req);
+		break;
+	case -EMSGSIZE:
+		ctl_send_err(fd, EMSGSIZE);
+		break;
+	default:
+		break;
+	}
 }
 
 static void *

@@ -119,7 +119,7 @@ make_info(const struct lsuite *ls, uint64_t seq, union crypto_info *ci,
 
 /* OpenSSL's control messages: a record type at level SOL_TLS. */
 static ssize_t
-send_typed(int fd, const void *buf, size_t len, uint8_t type)
+send_typed_flags(int fd, const void *buf, size_t len, uint8_t type, int flags)
 {
 	union {
 		struct cmsghdr	h;
@@ -134,7 +134,13 @@ send_typed(int fd, const void *buf, size_t len, uint8_t type)
 	cm.h.cmsg_type = TLS_SET_RECORD_TYPE;
 	cm.h.cmsg_len = CMSG_LEN(1);
 	*CMSG_DATA(&cm.h) = type;
-	return (sendmsg(fd, &msg, 0));
+	return (sendmsg(fd, &msg, flags));
+}
+
+static ssize_t
+send_typed(int fd, const void *buf, size_t len, uint8_t type)
+{
+	return (send_typed_flags(fd, buf, len, type, 0));
 }
 
 static int
@@ -396,7 +402,8 @@ case_dups(void)
 static void
 case_msg_more(void)
 {
-	static const size_t want[] = { 350, 16384, 3626, 5, 1, 16384, 7 };
+	static const size_t want[] = { 350, 16384, 3626, 5, 1, 10, 3, 16384,
+	    7 };
 	union crypto_info ci;
 	struct fx_keys k;
 	struct fx_rx rx = { 0 };
@@ -422,6 +429,13 @@ case_msg_more(void)
 	SEND(5, MSG_MORE);		/* closed by the alert: 5 */
 	CHECK(send_typed(fds[0], buf + off, 1, TLS_RLTYPE_ALERT) == 1);
 	off += 1;
+	/* As Linux: a record type refuses MSG_MORE; any one ends the record. */
+	SEND(10, MSG_MORE);
+	errno = 0;
+	CHECK(send_typed_flags(fds[0], buf + off, 3, TLS_RLTYPE_APP,
+	    MSG_MORE) == -1 && errno == EINVAL);
+	CHECK(send_typed(fds[0], buf + off, 3, TLS_RLTYPE_APP) == 3);
+	off += 3;			/* 10, 3 */
 	SEND(16384 + 7, MSG_MORE);	/* 16384, 7 open until close */
 #undef SEND
 	CHECK(close(fds[0]) == 0);
@@ -436,6 +450,7 @@ case_msg_more(void)
 		CHECK(rx.recs[i].len == want[i]);
 	}
 	CHECK(rx.nrecs > 4 && rx.recs[4].type == TLS_RLTYPE_ALERT);
+	CHECK(rx.nrecs > 6 && rx.recs[6].type == TLS_RLTYPE_APP);
 	size_t glen;
 	uint8_t *all = malloc(off), *p = all;
 	for (size_t i = 0; i < rx.nrecs; i++) {
@@ -450,7 +465,8 @@ case_msg_more(void)
 	fx_rx_free(&rx);
 	close(fds[1]);
 	tap_result("MSG_MORE: the tail waits in an open record; a send "
-	    "without it, another record type or close() ends the record");
+	    "without it, a record-type message (any type, as Linux) or "
+	    "close() ends it; a record type with MSG_MORE is EINVAL");
 }
 
 /*
