@@ -30,7 +30,7 @@
 #define TCP_ULP		31
 #endif
 
-#define KMODE_DRAIN_S	10	/* a switch waits this long for the queue */
+#define KMODE_DRAIN_S	2	/* a switch waits this long for the queue */
 
 union kmode_info {
 	struct tls12_crypto_info_aes_gcm_128		g128;
