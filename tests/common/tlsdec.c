@@ -649,7 +649,8 @@ tlsdec_feed(struct tlsdec *d, const void *buf, size_t len)
 		if (process(d, h, rlen) != 0)
 			return (-1);
 	}
-	memmove(d->buf, d->buf + off, d->buflen - off);
+	if (off > 0)	/* d->buf may still be NULL: nothing fed yet */
+		memmove(d->buf, d->buf + off, d->buflen - off);
 	d->buflen -= off;
 	return (0);
 }
