@@ -172,6 +172,7 @@ valid_prefix(const struct raw *r, const struct tls_enable *en,
 			*ok = false;
 		}
 		got += len;
+		free(data);
 	}
 	if (d != NULL && *ok && rc < 0) {
 		tap_diag("decrypt: %s", tlsdec_error(d));
