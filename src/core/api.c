@@ -467,8 +467,6 @@ ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
 	ssize_t r;
 	int error;
 
-	if (atomic_load(&so->mode) == TCP_TLS_MODE_IFNET)
-		return (ktls_kmode_sendmsg(so, msg, flags, nb));
 	total = iov_total(msg->msg_iov, (int)msg->msg_iovlen, &error);
 	if (error == 0)
 		error = msg_record_type(msg, &type, &typed);
@@ -477,6 +475,8 @@ ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
 		error = -EINVAL;
 	if (error != 0)
 		return (error);
+	if (atomic_load(&so->mode) == TCP_TLS_MODE_IFNET)
+		return (ktls_kmode_sendmsg(so, msg, flags, nb, typed ? type : -1));
 	if (total == 0) {
 		/* An empty send without MSG_MORE closes the open record. */
 		if (!(flags & MSG_MORE)) {
@@ -489,7 +489,8 @@ ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
 	src = (struct ktls_src){ .iov = msg->msg_iov,
 	    .iovcnt = (int)msg->msg_iovlen, .typed = typed };
 	r = ktls_sock_send(so, &src, total, type, nb, flags);
-	return (r == -EXDEV ? ktls_kmode_sendmsg(so, msg, flags, nb) : r);
+	return (r == -EXDEV ?
+	    ktls_kmode_sendmsg(so, msg, flags, nb, typed ? type : -1) : r);
 }
 
 KTLS_EXPORT ssize_t

@@ -341,13 +341,14 @@ void	ktls_tx_cork(struct ktls_sock *so);
  * Kernel mode (src/transport/kmode.c).  ktls_kmode_install: so->mtx held,
  * queue empty; 0 or a negative errno (EOPNOTSUPP: no kTLS, or not this
  * suite).  ktls_kmode_sendmsg: a send on a socket in kernel mode (no lock;
- * nb as ktls_sock_sendmsg's).  ktls_kmode_seq: the kernel's next sequence
+ * nb as ktls_sock_sendmsg's; type: the record type its message asked for,
+ * already checked, or -1).  ktls_kmode_seq: the kernel's next sequence
  * number.
  */
 bool	ktls_kmode_suite_ok(const struct ktls_suite *s);
 int	ktls_kmode_install(struct ktls_sock *so);
 ssize_t	ktls_kmode_sendmsg(struct ktls_sock *so, const struct msghdr *msg,
-	    int flags, int nb);
+	    int flags, int nb, int type);
 int	ktls_kmode_seq(struct ktls_sock *so, uint64_t *seq);
 /* Send the records this thread corked (no lock held). */
 void	ktls_tx_push_mine(void);

@@ -240,13 +240,14 @@ ktls_kmode_seq(struct ktls_sock *so, uint64_t *seq)
 }
 
 /*
- * A send on a socket in kernel mode: straight to the kernel, FreeBSD's
- * record-type message (level IPPROTO_TCP) turned into Linux's (SOL_TLS).
+ * A send on a socket in kernel mode: straight to the kernel, the record
+ * type (from FreeBSD's message at level IPPROTO_TCP or Linux's, parsed
+ * by the caller; -1 for none) passed on as Linux's (SOL_TLS).
  * nb 0 (aio): wait for room even on a non-blocking socket.
  */
 ssize_t
 ktls_kmode_sendmsg(struct ktls_sock *so, const struct msghdr *msg,
-    int flags, int nb)
+    int flags, int nb, int type)
 {
 	union {
 		char		buf[CMSG_SPACE(1)];
@@ -256,18 +257,10 @@ ktls_kmode_sendmsg(struct ktls_sock *so, const struct msghdr *msg,
 	struct cmsghdr *cm;
 	struct pollfd pfd = { .fd = so->kfd, .events = POLLOUT };
 	ssize_t n;
-	uint8_t type;
 
-	for (cm = msg->msg_controllen ? CMSG_FIRSTHDR((struct msghdr *)msg) :
-	    NULL; cm != NULL; cm = CMSG_NXTHDR((struct msghdr *)msg, cm)) {
-		if (cm->cmsg_level != IPPROTO_TCP && cm->cmsg_level != SOL_TLS)
-			continue;
-		if (cm->cmsg_type != TLS_SET_RECORD_TYPE ||
-		    cm->cmsg_len != CMSG_LEN(1) ||
-		    (const char *)cm + CMSG_LEN(1) > (const char *)msg->msg_control
-		    + msg->msg_controllen)
-			return (-EINVAL);
-		type = *CMSG_DATA(cm);
+	m.msg_control = NULL;
+	m.msg_controllen = 0;
+	if (type >= 0) {
 		memset(&cbuf, 0, sizeof(cbuf));
 		m.msg_control = cbuf.buf;
 		m.msg_controllen = sizeof(cbuf.buf);
@@ -275,8 +268,7 @@ ktls_kmode_sendmsg(struct ktls_sock *so, const struct msghdr *msg,
 		cm->cmsg_level = SOL_TLS;
 		cm->cmsg_type = TLS_SET_RECORD_TYPE;
 		cm->cmsg_len = CMSG_LEN(1);
-		*CMSG_DATA(cm) = type;
-		break;
+		*CMSG_DATA(cm) = (uint8_t)type;
 	}
 	for (;;) {
 		n = ktls_sys.sendmsg(so->kfd, &m, flags);
