@@ -254,6 +254,7 @@ cork_tick(uint64_t *idle_since)
 {
 	struct ktls_sock *taken;
 	uint64_t now = now_ns(), us;
+	bool ticking;
 
 	/* Ticks come every autocork_us / 2: none waits longer than that. */
 	us = (uint64_t)atomic_load(&ktls_tunable_autocork_us) / 2;
@@ -263,13 +264,14 @@ cork_tick(uint64_t *idle_since)
 		*idle_since = now;
 	else if (now - *idle_since > 100000000u)
 		cork_ticking = false;
+	ticking = cork_ticking;		/* read under the lock (TSan) */
 	pthread_mutex_unlock(&cork_mtx);
 	/*
 	 * Taken entries keep cork_mine counts in their threads: the next
 	 * ktls_push() there finds nothing and sets it back to 0.
 	 */
 	cork_send(taken);
-	return (cork_ticking);
+	return (ticking);
 }
 
 static void *
