@@ -316,7 +316,7 @@ def shared_libs(path):
     return libs
 
 
-def build_initramfs(guest, progs, names):
+def build_initramfs(guest, progs, names, tools=()):
     kver = open(os.path.join(guest, "KVER")).read().strip()
     load = open(os.path.join(guest, "MODULES")).read().split()
     c = Cpio()
@@ -338,7 +338,7 @@ def build_initramfs(guest, progs, names):
            os.path.join(guest, "lib", "modules", kver))
 
     libdirs = ["/t"]
-    objs = list(progs)
+    objs = list(progs) + list(tools)
     for prog in progs:
         for so in sorted(glob.glob(os.path.join(os.path.dirname(prog),
                                                 "*.so"))):
@@ -352,6 +352,8 @@ def build_initramfs(guest, progs, names):
                 libdirs.append(d)
     for prog, name in zip(progs, names):
         c.copy("t/" + name, os.path.realpath(prog))
+    for tool in tools:     # in /t, for the programs to run; not run itself
+        c.copy("t/" + os.path.basename(tool), os.path.realpath(tool))
 
     init = ["#!/bin/sh",
             "export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/tmp",
@@ -518,6 +520,8 @@ def main():
                     help="print one TAP stream (the only output mode)")
     ap.add_argument("--timeout", type=float, default=600,
                     help="seconds for the boot and every program (600)")
+    ap.add_argument("--tool", action="append", default=[],
+                    help="a program copied to /t for the tests, not run")
     ap.add_argument("progs", nargs="+", metavar="PROG")
     args = ap.parse_args()
 
@@ -536,7 +540,8 @@ def main():
         guest = build_guest(os.path.abspath(args.cache))
         t0 = time.monotonic()
         image = build_initramfs(guest, [os.path.abspath(p)
-                                        for p in args.progs], names)
+                                        for p in args.progs], names,
+                                [os.path.abspath(t) for t in args.tool])
     except Skip as e:
         print(f"1..0 # SKIP {e}")
         return 0
