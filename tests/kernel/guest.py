@@ -346,10 +346,13 @@ def build_initramfs(guest, progs, names, tools=()):
             objs.append(so)
     for obj in objs:
         for gpath, host in shared_libs(obj):
+            # A library outside the system's directories (the build
+            # tree's libktls, a sanitizer runtime) goes to /t: its host
+            # path may lie under /tmp, where the guest mounts a tmpfs.
+            if os.path.dirname(gpath) not in STD_LIB_DIRS and \
+                    not os.path.basename(gpath).startswith("ld-linux"):
+                gpath = "/t/" + os.path.basename(gpath)
             c.copy(gpath, host)
-            d = os.path.dirname(gpath)
-            if d not in STD_LIB_DIRS and d not in libdirs:
-                libdirs.append(d)
     for prog, name in zip(progs, names):
         c.copy("t/" + name, os.path.realpath(prog))
     for tool in tools:     # in /t, for the programs to run; not run itself
