@@ -14,10 +14,14 @@ import sys
 import time
 
 build = sys.argv[1] if len(sys.argv) > 1 else "build"
-# NAME: run only these; -NAME=why: leave NAME out, counted as one skip.
+# NAME: run only these; -NAME[,NAME...]=why: leave them out, each counted
+# as one skip.
 only = [a for a in sys.argv[2:] if not a.startswith("-")]
-left_out = dict(a[1:].split("=", 1) for a in sys.argv[2:]
-                if a.startswith("-"))
+left_out = {}
+for a in sys.argv[2:]:
+    if a.startswith("-"):
+        names, why = a[1:].split("=", 1)
+        left_out.update((n, why) for n in names.split(","))
 tests = json.loads(subprocess.check_output(
     ["meson", "introspect", build, "--tests"]))
 passed = failed = skipped = 0

@@ -98,9 +98,11 @@ def make_cert(d):
         timeout=60)
 
 
-def write_config(d, port, http_port, workers=1, user=None):
+def write_config(d, port, http_port, workers=1, user=None,
+                 worker_connections=None):
     """nginx.conf in d from the template.  user: the workers' user (as
-    root only); by default the current user."""
+    root only); by default the current user.  worker_connections: instead
+    of the template's 1024 (the soak test's 1,000 clients)."""
     with open(os.path.join(HERE, "nginx.conf.in")) as f:
         conf = f.read()
     if os.geteuid() != 0:
@@ -112,6 +114,9 @@ def write_config(d, port, http_port, workers=1, user=None):
     for k, v in (("EXTRA", extra), ("DIR", d), ("PORT", port), ("HTTP_PORT", http_port),
                  ("WORKERS", workers), ("USER", user)):
         conf = conf.replace("@%s@" % k, str(v))
+    if worker_connections:
+        conf = re.sub(r"worker_connections \d+;",
+                      "worker_connections %d;" % worker_connections, conf)
     os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
     os.makedirs(os.path.join(d, "www"), exist_ok=True)
     path = os.path.join(d, "nginx.conf")
@@ -134,8 +139,10 @@ def children(pid):
 class Nginx:
     """Stock nginx, in the foreground (daemon off) under ktls-run."""
 
-    def __init__(self, d, ktls_run, workers=2, user=None):
+    def __init__(self, d, ktls_run, workers=2, user=None,
+                 worker_connections=None):
         self.d = d
+        self.worker_connections = worker_connections
         self.user = user
         self.ktls_run = ktls_run
         self.workers = workers
@@ -146,7 +153,8 @@ class Nginx:
         for _attempt in range(3):
             self.port, self.http_port = free_port(), free_port()
             conf = write_config(self.d, self.port, self.http_port,
-                                self.workers, self.user)
+                                self.workers, self.user,
+                                self.worker_connections)
             cmd = [NGINX, "-e", os.path.join(self.d, "error.log"),
                    "-p", self.d, "-c", conf]
             if self.ktls_run:
