@@ -841,16 +841,12 @@ ktls_get_tx(int fd, struct ktls_tx_info *ti)
 		explicit_bzero(ti, sizeof(*ti));
 		return ((int)ret(-EIO));
 	}
-	for (int i = 7; i >= 0; i--)
-		ti->rec_seq[i] = (uint8_t)(seq >> (8 * (7 - i)));
+	ktls_be64enc(ti->rec_seq, seq);
 	memcpy(ti->iv, s->params.iv, s->suite->iv_len);
 	ti->iv_len = s->suite->iv_len;
 	if (s->suite->kind == KTLS_AEAD_EXPLICIT) {
 		/* salt || the next record's explicit nonce */
-		uint64_t n = seq + s->params.nonce_off;
-
-		for (int i = 11; i >= 4; i--, n >>= 8)
-			ti->iv[i] = (uint8_t)n;
+		ktls_be64enc(ti->iv + 4, seq + s->params.nonce_off);
 		ti->iv_len = 12;
 	}
 	ktls_sock_rele(so);	/* s is the socket's: released last */

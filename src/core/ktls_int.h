@@ -256,6 +256,24 @@ struct ktls_sock {
 #define KTLS_INLINE_BURST	4	/* ... this many of them */
 #define KTLS_AUTOCORK_MAX_US	100000	/* kern.ipc.tls.autocork_us at most */
 
+/* Big-endian 64-bit fields (rec_seq, explicit nonces). */
+static inline uint64_t
+ktls_be64dec(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return (v);
+}
+
+static inline void
+ktls_be64enc(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
 /* Wire bytes queued in all sockets of the process (for exit, see init.c). */
 extern _Atomic size_t ktls_unsent;
 
@@ -334,7 +352,8 @@ void	ktls_tx_reset(int kfd);
  * Autocork (kern.ipc.tls.autocork_us > 0): the records just made ready
  * are sent by the next send on the socket, or when the calling thread
  * waits (ktls_push()), or by the poller after autocork_us, whichever
- * comes first.  With autocork off it is ktls_tx_flush().  so->mtx held.
+ * comes first.  With autocork off it is ktls_tx_flush().  so->mtx held;
+ * so->last_write_ns is the time of the write that made the records.
  */
 void	ktls_tx_cork(struct ktls_sock *so);
 /*

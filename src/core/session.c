@@ -42,16 +42,6 @@ session_check(const struct tls_enable *en, const struct ktls_suite **sp)
 	return (0);
 }
 
-static uint64_t
-be64dec(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return (v);
-}
-
 int
 ktls_session_create(const void *optval, socklen_t optlen,
     struct ktls_session **sp)
@@ -87,7 +77,8 @@ ktls_session_create(const void *optval, socklen_t optlen,
 		memcpy(k + suite->key_len + suite->iv_len, en.auth_key,
 		    suite->mac_len);
 	if (en.iv_len == 12 && suite->kind == KTLS_AEAD_EXPLICIT)
-		s->params.nonce_off = be64dec(en.iv + 4) - be64dec(en.rec_seq);
+		s->params.nonce_off = ktls_be64dec(en.iv + 4) -
+		    ktls_be64dec(en.rec_seq);
 	s->params = (struct ktls_crypto_params){
 		.nonce_off = s->params.nonce_off,
 		.suite = suite,

@@ -375,7 +375,6 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 	struct ktls_session *sess;
 	struct ktls_sock *so;
 	struct stat st;
-	uint64_t seq = 0;
 	uint8_t rs[8];
 	bool busy;
 	int error, kfd;
@@ -425,9 +424,7 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 	/* optval need not be aligned for a struct tls_enable (fuzz_enable). */
 	memcpy(rs, (const uint8_t *)optval + offsetof(struct tls_enable,
 	    rec_seq), sizeof(rs));
-	for (int i = 0; i < 8; i++)
-		seq = seq << 8 | rs[i];
-	so->next_seq = seq;
+	so->next_seq = ktls_be64dec(rs);
 
 	pthread_rwlock_wrlock(&fdtab_lock);
 	busy = atomic_load(&fdtab[fd]) != NULL || ino_enabled(so->ino);

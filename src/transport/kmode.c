@@ -50,69 +50,58 @@ ktls_kmode_suite_ok(const struct ktls_suite *s)
 	    (s->key_len == 16 || s->key_len == 32)));
 }
 
+/* Where Linux's crypto_info for a suite keeps each field. */
+struct kmode_layout {
+	struct tls_crypto_info	*info;
+	uint16_t		cipher_type;
+	uint8_t			*key, *salt, *iv, *rec_seq;	/* salt may be NULL */
+	socklen_t		len;
+};
+
 static void
-be64enc(uint8_t *p, uint64_t v)
+kmode_layout(const struct ktls_suite *su, union kmode_info *ci,
+    struct kmode_layout *l)
 {
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t
-be64dec(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return (v);
+#define LAYOUT(m, type, saltp)	(struct kmode_layout){ &ci->m.info, type, \
+	ci->m.key, saltp, ci->m.iv, ci->m.rec_seq, sizeof(ci->m) }
+	if (su->cipher_alg == CRYPTO_CHACHA20_POLY1305)
+		*l = LAYOUT(chacha, TLS_CIPHER_CHACHA20_POLY1305, NULL);
+	else if (su->key_len == 32)
+		*l = LAYOUT(g256, TLS_CIPHER_AES_GCM_256, ci->g256.salt);
+	else
+		*l = LAYOUT(g128, TLS_CIPHER_AES_GCM_128, ci->g128.salt);
+#undef LAYOUT
 }
 
 /*
- * The session as Linux's crypto_info, the next record being seq.  Its
- * size, 0 for a suite Linux lacks.  Holds the key: wipe it after use.
+ * The session as Linux's crypto_info, the next record being seq: its
+ * size.  Holds the key: wipe it after use.
  */
 static socklen_t
 kmode_info(const struct ktls_session *s, uint64_t seq, union kmode_info *ci)
 {
 	const struct ktls_suite *su = s->suite;
 	const uint8_t *iv = s->params.iv;
-	struct tls12_crypto_info_aes_gcm_128 *g = &ci->g128;
-	uint16_t version = su->vminor == TLS_MINOR_VER_THREE ?
-	    TLS_1_3_VERSION : TLS_1_2_VERSION;
+	struct kmode_layout l;
 
 	memset(ci, 0, sizeof(*ci));
-	if (su->cipher_alg == CRYPTO_CHACHA20_POLY1305) {
-		ci->chacha.info.version = version;
-		ci->chacha.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
-		memcpy(ci->chacha.key, s->params.cipher_key, 32);
-		memcpy(ci->chacha.iv, iv, 12);
-		be64enc(ci->chacha.rec_seq, seq);
-		return (sizeof(ci->chacha));
-	}
-	/* AES-GCM: the 128 and 256 layouts differ only in the key. */
-	if (su->key_len == 32) {
-		ci->g256.info.version = version;
-		ci->g256.info.cipher_type = TLS_CIPHER_AES_GCM_256;
-		memcpy(ci->g256.key, s->params.cipher_key, 32);
-		memcpy(ci->g256.salt, iv, 4);
+	kmode_layout(su, ci, &l);
+	l.info->version = su->vminor == TLS_MINOR_VER_THREE ?
+	    TLS_1_3_VERSION : TLS_1_2_VERSION;
+	l.info->cipher_type = l.cipher_type;
+	memcpy(l.key, s->params.cipher_key, su->key_len);
+	if (l.salt == NULL) {		/* ChaCha20: the whole 12-byte IV */
+		memcpy(l.iv, iv, 12);
+	} else {
+		memcpy(l.salt, iv, 4);
+		/* TLS 1.2: the next record's explicit nonce (Linux counts on). */
 		if (su->kind == KTLS_AEAD_EXPLICIT)
-			be64enc(ci->g256.iv, seq + s->params.nonce_off);
+			ktls_be64enc(l.iv, seq + s->params.nonce_off);
 		else
-			memcpy(ci->g256.iv, iv + 4, 8);
-		be64enc(ci->g256.rec_seq, seq);
-		return (sizeof(ci->g256));
+			memcpy(l.iv, iv + 4, 8);
 	}
-	g->info.version = version;
-	g->info.cipher_type = TLS_CIPHER_AES_GCM_128;
-	memcpy(g->key, s->params.cipher_key, 16);
-	memcpy(g->salt, iv, 4);
-	/* TLS 1.2: the explicit nonce of the next record (Linux counts on). */
-	if (su->kind == KTLS_AEAD_EXPLICIT)
-		be64enc(g->iv, seq + s->params.nonce_off);
-	else
-		memcpy(g->iv, iv + 4, 8);
-	be64enc(g->rec_seq, seq);
-	return (sizeof(*g));
+	ktls_be64enc(l.rec_seq, seq);
+	return (l.len);
 }
 
 static enum ktls_counter
@@ -224,18 +213,17 @@ int
 ktls_kmode_seq(struct ktls_sock *so, uint64_t *seq)
 {
 	union kmode_info ci;
-	socklen_t len = kmode_info(so->tx, 0, &ci);
-	const uint8_t *rs;
+	struct kmode_layout l;
+	socklen_t len;
 	int error = 0;
 
+	kmode_layout(so->tx->suite, &ci, &l);
+	len = l.len;		/* Linux wants the suite's exact size */
 	if (ktls_sys.getsockopt(so->kfd, SOL_TLS, TLS_TX, &ci, &len) != 0)
 		error = -errno;
-	rs = so->tx->suite->cipher_alg == CRYPTO_CHACHA20_POLY1305 ?
-	    ci.chacha.rec_seq : so->tx->suite->key_len == 32 ?
-	    ci.g256.rec_seq : ci.g128.rec_seq;
-	if (error == 0)
-		*seq = be64dec(rs);
-	explicit_bzero(&ci, sizeof(ci));
+	else
+		*seq = ktls_be64dec(l.rec_seq);
+	explicit_bzero(&ci, sizeof(ci));	/* the kernel gave the key */
 	return (error);
 }
 

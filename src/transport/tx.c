@@ -205,7 +205,8 @@ ktls_tx_cork(struct ktls_sock *so)
 	}
 	so->corked = true;
 	so->cork_owner = &cork_mine;
-	so->cork_ns = now_ns();
+	/* The write that made the record read the clock (sock_note_write()). */
+	so->cork_ns = so->last_write_ns;
 	ktls_sock_hold(so);
 	pthread_mutex_lock(&cork_mtx);
 	so->cork_next = cork_head;
