@@ -128,6 +128,22 @@ ssize_t	ktls_send(int fd, const void *buf, size_t len, int flags);
 ssize_t	ktls_sendmsg(int fd, const struct msghdr *msg, int flags);
 /* Linux sendfile(2): offset NULL uses and advances in_fd's file offset. */
 ssize_t	ktls_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
+/* sendto(2), sendmmsg(2): on an enabled socket the address is ignored. */
+ssize_t	ktls_sendto(int fd, const void *buf, size_t len, int flags,
+	    const struct sockaddr *addr, socklen_t alen);
+int	ktls_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen,
+	    int flags);
+/*
+ * Positioned writes: ESPIPE on an enabled socket, as on any socket, except
+ * pwritev2() with offset -1, which is writev() (RWF_NOWAIT: non-blocking).
+ */
+ssize_t	ktls_pwrite(int fd, const void *buf, size_t len, off_t off);
+ssize_t	ktls_pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off);
+ssize_t	ktls_pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t off,
+	    int flags);
+/* splice(2): from a pipe into an enabled socket, the bytes become records. */
+ssize_t	ktls_splice(int in_fd, off_t *off_in, int out_fd, off_t *off_out,
+	    size_t len, unsigned int flags);
 int	ktls_shutdown(int fd, int how);
 /* Closes fd at once; queued records are still sent, as after close(2). */
 int	ktls_close(int fd);
@@ -148,6 +164,14 @@ void	ktls_fd_closed(int fd);
  * but not ktls, and would write in the clear).
  */
 void	ktls_exec_prepare(void);
+/*
+ * The guard (invariant 7: no plaintext by any path).  At the first enable
+ * ktls installs a seccomp filter that sends every write-family system call
+ * made from the code then mapped (libc's internal calls, syscall(2), raw
+ * system calls) through ktls; code mapped later (dlopen) is covered once
+ * ktls_guard_refresh() is called.  See ktls(3), "THE GUARD".
+ */
+void	ktls_guard_refresh(void);
 
 /*
  * Autocork.  With kern.ipc.tls.autocork_us > 0 (ktls-run sets 2000), a

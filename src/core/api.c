@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -493,14 +494,49 @@ ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
 	    ktls_kmode_sendmsg(so, msg, flags, nb, typed ? type : -1) : r);
 }
 
+/*
+ * An enabled socket passed in SCM_RIGHTS would reach a process whose
+ * writes to it the engine does not see (invariant 7): refused, EPERM,
+ * before anything is sent.
+ */
+static ssize_t
+rights_check(const struct msghdr *msg)
+{
+	struct cmsghdr *c;
+
+	for (c = CMSG_FIRSTHDR((struct msghdr *)msg); c != NULL;
+	    c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+		const int *fds = (const int *)CMSG_DATA(c);
+		size_t n;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, fds + i, sizeof(fd));
+			if (ktls_fd_is_enabled(fd)) {
+				ktls_counter_add(KC_GUARD_REFUSED, 1);
+				return (-EPERM);
+			}
+		}
+	}
+	return (0);
+}
+
 KTLS_EXPORT ssize_t
 ktls_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	struct ktls_sock *so = ktls_sock_lookup(fd);
+	struct ktls_sock *so = ktls_sock_lookup_tx(fd);
 	ssize_t r;
 
 	if (so == NULL) {
 		ktls_sys_init();
+		if (msg != NULL && msg->msg_controllen > 0 &&
+		    (r = rights_check(msg)) != 0)
+			return (ret(r));
 		return (ktls_sys.sendmsg(fd, msg, flags));
 	}
 	r = msg == NULL ? -EFAULT :
@@ -512,7 +548,7 @@ ktls_sendmsg(int fd, const struct msghdr *msg, int flags)
 KTLS_EXPORT ssize_t
 ktls_writev(int fd, const struct iovec *iov, int iovcnt)
 {
-	struct ktls_sock *so = ktls_sock_lookup(fd);
+	struct ktls_sock *so = ktls_sock_lookup_tx(fd);
 	struct msghdr msg = { .msg_iov = (struct iovec *)iov,
 	    .msg_iovlen = (size_t)iovcnt };
 	ssize_t r;
@@ -530,7 +566,7 @@ ktls_writev(int fd, const struct iovec *iov, int iovcnt)
 KTLS_EXPORT ssize_t
 ktls_send(int fd, const void *buf, size_t len, int flags)
 {
-	struct ktls_sock *so = ktls_sock_lookup(fd);
+	struct ktls_sock *so = ktls_sock_lookup_tx(fd);
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t r;
@@ -547,7 +583,7 @@ ktls_send(int fd, const void *buf, size_t len, int flags)
 KTLS_EXPORT ssize_t
 ktls_write(int fd, const void *buf, size_t len)
 {
-	struct ktls_sock *so = ktls_sock_lookup(fd);
+	struct ktls_sock *so = ktls_sock_lookup_tx(fd);
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t r;
@@ -693,7 +729,7 @@ sock_sendfile(struct ktls_sock *so, int in_fd, off_t *offset, size_t count)
 KTLS_EXPORT ssize_t
 ktls_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {
-	struct ktls_sock *so = ktls_sock_lookup(out_fd);
+	struct ktls_sock *so = ktls_sock_lookup_tx(out_fd);
 	ssize_t r;
 
 	if (so == NULL) {
@@ -701,6 +737,186 @@ ktls_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 		return (ktls_sys.sendfile(out_fd, in_fd, offset, count));
 	}
 	r = sock_sendfile(so, in_fd, offset, count);
+	ktls_sock_rele(so);
+	return (ret(r));
+}
+
+/* sendto(2): TCP is connected, so the address plays no part. */
+KTLS_EXPORT ssize_t
+ktls_sendto(int fd, const void *buf, size_t len, int flags,
+    const struct sockaddr *addr, socklen_t alen)
+{
+	struct ktls_sock *so = ktls_sock_lookup_tx(fd);
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+
+	if (so == NULL) {
+		ktls_sys_init();
+		return (ktls_sys.sendto(fd, buf, len, flags, addr, alen));
+	}
+	r = ktls_sock_sendmsg(so, &msg, flags, -1);
+	ktls_sock_rele(so);
+	return (ret(r));
+}
+
+/* sendmmsg(2): the messages one after the other, as the kernel does. */
+KTLS_EXPORT int
+ktls_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+	struct ktls_sock *so = ktls_sock_lookup_tx(fd);
+	unsigned int i;
+	ssize_t n;
+
+	if (so == NULL) {
+		for (i = 0; i < vlen; i++)
+			if (vec[i].msg_hdr.msg_controllen > 0 &&
+			    (n = rights_check(&vec[i].msg_hdr)) != 0)
+				return ((int)ret(n));
+		ktls_sys_init();
+		return (ktls_sys.sendmmsg(fd, vec, vlen, flags));
+	}
+	ktls_sock_rele(so);
+	if (vlen > UIO_MAXIOV)
+		vlen = UIO_MAXIOV;
+	for (i = 0; i < vlen; i++) {
+		if ((n = ktls_sendmsg(fd, &vec[i].msg_hdr, flags)) < 0)
+			return (i > 0 ? (int)i : -1);
+		vec[i].msg_len = (unsigned int)n;
+	}
+	return ((int)i);
+}
+
+/*
+ * The positioned writes.  A socket has no file position: Linux answers
+ * ESPIPE, and so does an enabled one; pwritev2() with offset -1 is
+ * writev() with flags (RWF_NOWAIT: do not block), on a socket too.
+ */
+KTLS_EXPORT ssize_t
+ktls_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	if (ktls_fd_is_enabled(fd))
+		return (ret(-ESPIPE));
+	ktls_sys_init();
+	return (ktls_sys.pwrite(fd, buf, len, off));
+}
+
+KTLS_EXPORT ssize_t
+ktls_pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
+	if (ktls_fd_is_enabled(fd))
+		return (ret(-ESPIPE));
+	ktls_sys_init();
+	return (ktls_sys.pwritev2(fd, iov, iovcnt, off, 0));
+}
+
+KTLS_EXPORT ssize_t
+ktls_pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t off,
+    int flags)
+{
+	struct ktls_sock *so = ktls_sock_lookup_tx(fd);
+	struct msghdr msg = { .msg_iov = (struct iovec *)iov,
+	    .msg_iovlen = (size_t)iovcnt };
+	ssize_t r;
+
+	if (so == NULL) {
+		ktls_sys_init();
+		return (ktls_sys.pwritev2(fd, iov, iovcnt, off, flags));
+	}
+	if (off != -1)
+		r = -ESPIPE;
+	else if (iovcnt < 0)
+		r = -EINVAL;
+	else
+		r = ktls_sock_sendmsg(so, &msg,
+		    (flags & RWF_NOWAIT) ? MSG_DONTWAIT : 0, -1);
+	ktls_sock_rele(so);
+	return (ret(r));
+}
+
+/*
+ * splice(2) from a pipe into an enabled socket: the pipe's bytes become
+ * records.  They are read from the pipe only once the engine can take
+ * them all (what was taken from the pipe is never lost, invariant 3): a
+ * non-blocking call with the queue full says EAGAIN before reading.  An
+ * enabled socket as in_fd is plain TCP (no receive offload yet).
+ */
+#define SPLICE_CHUNK	(64 * 1024)
+
+/* SPLICE_F_NONBLOCK: a pipe with nothing to read says EAGAIN. */
+static ssize_t
+pipe_read(int fd, void *buf, size_t len, bool nb)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	if (nb && poll(&pfd, 1, 0) == 0) {
+		errno = EAGAIN;
+		return (-1);
+	}
+	return (read(fd, buf, len));
+}
+static ssize_t
+sock_splice(struct ktls_sock *so, int in_fd, size_t len, unsigned int flags)
+{
+	struct iovec iov;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct stat st;
+	uint8_t *buf;
+	size_t room;
+	ssize_t n, r;
+	bool nb = (flags & SPLICE_F_NONBLOCK) || sock_nonblock(so, 0);
+
+	if (fstat(in_fd, &st) != 0)
+		return (-errno);
+	if (!S_ISFIFO(st.st_mode))
+		return (-EINVAL);
+	if (len == 0)
+		return (0);
+	room = SPLICE_CHUNK;
+	if (nb) {
+		pthread_mutex_lock(&so->mtx);
+		room = so->queued >= KTLS_QUEUE_LIMIT ? 0 :
+		    KTLS_QUEUE_LIMIT - so->queued;
+		pthread_mutex_unlock(&so->mtx);
+		if (room == 0)
+			return (-EAGAIN);
+	}
+	if (len > room)
+		len = room;
+	if (len > SPLICE_CHUNK)
+		len = SPLICE_CHUNK;
+	if ((buf = malloc(len)) == NULL)
+		return (-ENOMEM);
+	do
+		n = pipe_read(in_fd, buf, len, flags & SPLICE_F_NONBLOCK);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		r = n == 0 ? 0 : -errno;
+		free(buf);
+		return (r);
+	}
+	iov = (struct iovec){ .iov_base = buf, .iov_len = (size_t)n };
+	/* Blocking from here: the bytes are out of the pipe. */
+	r = ktls_sock_sendmsg(so, &msg, (flags & SPLICE_F_MORE) ? MSG_MORE : 0,
+	    0);
+	free(buf);
+	return (r);
+}
+
+KTLS_EXPORT ssize_t
+ktls_splice(int in_fd, off_t *off_in, int out_fd, off_t *off_out,
+    size_t len, unsigned int flags)
+{
+	struct ktls_sock *so = ktls_sock_lookup_tx(out_fd);
+	ssize_t r;
+
+	if (so == NULL) {
+		ktls_sys_init();
+		return (ktls_sys.splice(in_fd, off_in, out_fd, off_out, len,
+		    flags));
+	}
+	r = off_in != NULL || off_out != NULL ? -ESPIPE :
+	    sock_splice(so, in_fd, len, flags);
 	ktls_sock_rele(so);
 	return (ret(r));
 }

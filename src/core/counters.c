@@ -82,6 +82,15 @@ static const struct kc_desc {
 	{ "kern.ipc.tls.stats.switch_failed",
 	    "TLS sessions unable to switch between SW and ifnet", KC_TOTAL,
 	    KC_SWITCH_FAILED },
+	{ "kern.ipc.tls.guard.filters",
+	    "Seccomp filters the guard installed (0: no session yet)",
+	    KC_TOTAL, KC_GUARD_FILTERS },
+	{ "kern.ipc.tls.guard.trapped",
+	    "Write-family system calls the guard trapped and completed",
+	    KC_TOTAL, KC_GUARD_TRAPPED },
+	{ "kern.ipc.tls.guard.refused",
+	    "Calls refused because they would bypass the engine",
+	    KC_TOTAL, KC_GUARD_REFUSED },
 };
 #define KC_NDESC	(sizeof(kc_table) / sizeof(kc_table[0]))
 

@@ -110,6 +110,7 @@ ktls_atfork_child(void)
 	ktls_aio_atfork_child();
 	ktls_sock_atfork_child();
 	ktls_control_atfork_child();
+	ktls_guard_atfork_child();
 }
 
 static void
@@ -121,6 +122,10 @@ sys_once_fn(void)
 	SYS_RESOLVE(sendto);
 	SYS_RESOLVE(sendmsg);
 	SYS_RESOLVE(sendfile);
+	SYS_RESOLVE(sendmmsg);
+	SYS_RESOLVE(pwrite);
+	SYS_RESOLVE(pwritev2);
+	SYS_RESOLVE(splice);
 	SYS_RESOLVE(pread);
 	SYS_RESOLVE(close);
 	SYS_RESOLVE(shutdown);

@@ -53,6 +53,10 @@ struct ktls_sysops {
 		    const struct sockaddr *, socklen_t);
 	ssize_t	(*sendmsg)(int, const struct msghdr *, int);
 	ssize_t	(*sendfile)(int, int, off_t *, size_t);
+	int	(*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	ssize_t	(*pwrite)(int, const void *, size_t, off_t);
+	ssize_t	(*pwritev2)(int, const struct iovec *, int, off_t, int);
+	ssize_t	(*splice)(int, off_t *, int, off_t *, size_t, unsigned int);
 	ssize_t	(*pread)(int, void *, size_t, off_t);
 	int	(*close)(int);
 	int	(*shutdown)(int, int);
@@ -66,6 +70,19 @@ struct ktls_sysops {
 		    const struct timespec *);
 };
 extern struct ktls_sysops ktls_sys;
+
+/*
+ * The guard (guard.c, invariant 7): a seccomp filter, installed at the
+ * first enable, that traps write-family system calls made outside the
+ * engine's own system-call page; the write-family entries of ktls_sys
+ * then go through that page.
+ */
+int	ktls_guard_install(void);	/* 0, or -EPERM: no session */
+bool	ktls_guard_active(void);
+bool	ktls_guard_keeps_sigsys(void);
+void	ktls_guard_atfork_child(void);
+/* Is fd a descriptor of an enabled socket (adopting it, see sock.c)? */
+bool	ktls_fd_is_enabled(int fd);
 
 /* A detached engine thread that takes no signal (thread.c). */
 int	ktls_thread_start(void *(*fn)(void *), void *arg, const char *name);
@@ -113,6 +130,9 @@ enum ktls_counter {
 	KC_SWITCH_TO_IFNET,
 	KC_SWITCH_TO_SW,
 	KC_SWITCH_FAILED,
+	KC_GUARD_FILTERS,
+	KC_GUARD_TRAPPED,
+	KC_GUARD_REFUSED,
 	KC__COUNT
 };
 void	ktls_counter_add(enum ktls_counter c, int64_t v);
@@ -280,6 +300,8 @@ extern _Atomic size_t ktls_unsent;
 struct ktls_sock *ktls_sock_hold(struct ktls_sock *so);
 void	ktls_sock_rele(struct ktls_sock *so);
 struct ktls_sock *ktls_sock_lookup(int fd);	/* returns a reference */
+/* The same for the write family: checks and adopts (sock.c). */
+struct ktls_sock *ktls_sock_lookup_tx(int fd);
 struct ktls_sock *ktls_sock_unlink(int fd);	/* the table's reference */
 int	ktls_sock_link(int fd, struct ktls_sock *so);
 int	ktls_sock_enable(int fd, const void *optval, socklen_t optlen);

@@ -42,6 +42,9 @@ ino_slot(ino_t ino)
 	return (&ino_hash[(ino * 0x9e3779b97f4a7c15ULL) >> 56 & (INO_HASH - 1)]);
 }
 
+/* Sessions in the inode index: ktls_sock_lookup_tx()'s slow path. */
+static _Atomic int ino_count;
+
 static bool
 ino_enabled(ino_t ino)
 {
@@ -60,6 +63,7 @@ ino_remove(struct ktls_sock *so)
 	for (pp = ino_slot(so->ino); *pp != NULL; pp = &(*pp)->ino_next) {
 		if (*pp == so) {
 			*pp = so->ino_next;
+			atomic_fetch_sub(&ino_count, 1);
 			break;
 		}
 	}
@@ -96,6 +100,76 @@ ktls_sock_lookup(int fd)
 		ktls_sock_hold(so);
 	pthread_rwlock_unlock(&fdtab_lock);
 	return (so);
+}
+
+/*
+ * A write-family lookup.  With the guard up, a descriptor the engine did
+ * not see made (a raw dup(2) system call, one received from this very
+ * process) that is a descriptor of an enabled socket is adopted: it
+ * becomes one more descriptor of the session, never a plaintext path
+ * (invariant 7).  Costs an fstat() per call on other descriptors once a
+ * session exists, and nothing before.
+ */
+struct ktls_sock *
+ktls_sock_lookup_tx(int fd)
+{
+	struct ktls_sock *so = ktls_sock_lookup(fd), *s;
+	struct stat st;
+
+	if (!ktls_guard_active() || (so == NULL && atomic_load_explicit(
+	    &ino_count, memory_order_relaxed) == 0))
+		return (so);
+	/*
+	 * The entry must still be this socket: libc's own close (fclose()
+	 * of an fdopen()ed socket) or a raw close/dup2 may have replaced
+	 * the number behind the engine's back.  Such an entry is dropped.
+	 */
+	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+		if (so != NULL) {
+			ktls_sock_rele(so);
+			ktls_fd_closed(fd);
+		}
+		return (NULL);
+	}
+	if (so != NULL) {
+		if (so->ino == st.st_ino)
+			return (so);
+		ktls_sock_rele(so);
+		ktls_fd_closed(fd);
+		so = NULL;
+	}
+	if (fd < 0 || fd >= fdtab_size)
+		return (NULL);
+	pthread_rwlock_wrlock(&fdtab_lock);
+	for (s = *ino_slot(st.st_ino); s != NULL; s = s->ino_next)
+		if (s->ino == st.st_ino)
+			break;
+	if (s != NULL && atomic_load(&fdtab[fd]) == NULL) {
+		ktls_sock_hold(s);		/* the table's */
+		atomic_store(&fdtab[fd], s);
+		so = ktls_sock_hold(s);		/* the caller's */
+	} else if (s != NULL) {
+		so = ktls_sock_hold(atomic_load(&fdtab[fd]));
+		s = NULL;
+	}
+	pthread_rwlock_unlock(&fdtab_lock);
+	if (s != NULL) {
+		pthread_mutex_lock(&s->mtx);
+		s->nfds++;
+		pthread_mutex_unlock(&s->mtx);
+	}
+	return (so);
+}
+
+bool
+ktls_fd_is_enabled(int fd)
+{
+	struct ktls_sock *so = ktls_sock_lookup_tx(fd);
+
+	if (so == NULL)
+		return (false);
+	ktls_sock_rele(so);
+	return (true);
 }
 
 /* Take fd out of the table; returns the table's reference, or NULL. */
@@ -385,6 +459,9 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 		return (-EOPNOTSUPP);
 	if ((error = sock_check_tcp(fd)) != 0)
 		return (error);
+	/* Invariant 7: no session without the guard (guard.c). */
+	if ((error = ktls_guard_install()) != 0)
+		return (error);
 	pthread_once(&fdtab_once, fdtab_init);
 	if (fd >= fdtab_size)
 		return (-EMFILE);
@@ -431,6 +508,7 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 	if (!busy) {
 		so->ino_next = *ino_slot(so->ino);
 		*ino_slot(so->ino) = so;
+		atomic_fetch_add(&ino_count, 1);
 		atomic_store(&fdtab[fd], so);
 	}
 	pthread_rwlock_unlock(&fdtab_lock);

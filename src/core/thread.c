@@ -22,6 +22,8 @@ ktls_thread_start(void *(*fn)(void *), void *arg, const char *name)
 		return (-error);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	sigfillset(&all);
+	/* Except SIGSYS: a blocked forced signal kills (guard.c). */
+	sigdelset(&all, SIGSYS);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	error = pthread_create(&tid, &attr, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -79,17 +79,7 @@ KTI_EXPORT ssize_t
 sendto(int fd, const void *buf, size_t len, int flags,
     const struct sockaddr *addr, socklen_t alen)
 {
-	struct msghdr msg;
-	struct iovec iov;
-
-	/* TCP is connected: the address plays no part (as tcp_sendmsg). */
-	if (addr == NULL)
-		return (ktls_send(fd, buf, len, flags));
-	iov.iov_base = (void *)buf;
-	iov.iov_len = len;
-	msg = (struct msghdr){ .msg_name = (void *)addr, .msg_namelen = alen,
-	    .msg_iov = &iov, .msg_iovlen = 1 };
-	return (ktls_sendmsg(fd, &msg, flags));
+	return (ktls_sendto(fd, buf, len, flags, addr, alen));
 }
 
 KTI_EXPORT ssize_t
@@ -98,22 +88,10 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 	return (ktls_sendmsg(fd, msg, flags));
 }
 
-/* sendmmsg(2): the messages one after the other, as the kernel does. */
 KTI_EXPORT int
 sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
-	unsigned int i;
-	ssize_t n;
-
-	if (vlen > UIO_MAXIOV)
-		vlen = UIO_MAXIOV;
-	for (i = 0; i < vlen; i++) {
-		n = ktls_sendmsg(fd, &vec[i].msg_hdr, flags);
-		if (n < 0)
-			return (i > 0 ? (int)i : -1);
-		vec[i].msg_len = (unsigned int)n;
-	}
-	return ((int)i);
+	return (ktls_sendmmsg(fd, vec, vlen, flags));
 }
 
 KTI_EXPORT ssize_t

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Every other libc name through which bytes can reach a socket, and the
+ * process-level calls the guard depends on (invariant 7).
+ *
+ * The list comes from glibc 2.36's exported symbols (nm -D libc.so.6),
+ * not from memory.  The write family and where each is handled:
+ *
+ *   write __write writev send __send sendto sendmsg sendmmsg __sendmmsg
+ *   sendfile sendfile64 aio_write aio_write64 ..... preload.c and here
+ *   pwrite pwrite64 __pwrite64 __libc_pwrite pwritev pwritev64
+ *   pwritev2 pwritev64v2 splice dprintf vdprintf __dprintf_chk
+ *   __vdprintf_chk .................................. here
+ *   __write_nocancel (GLIBC_PRIVATE: libc's own stdio and internal
+ *   writers), _IO_file_write/_IO_do_write (stdio vtable, never called
+ *   through the PLT), fwrite/fputs/printf on a FILE, syscall() .... not
+ *   interposable: the guard's seccomp filter traps the system calls they
+ *   make (src/core/guard.c)
+ *   vmsplice tee (pipes only), copy_file_range (regular files only: a
+ *   socket is EINVAL), eventfd_write, mq_send, process_vm_writev .. cannot
+ *   write to a TCP socket
+ *
+ * No __send_chk or __write_chk exists in glibc (fortify checks reads).
+ *
+ * And the process-level calls:
+ *   dlopen dlmopen ......... new code: the guard watches it too
+ *   sigprocmask pthread_sigmask .. SIGSYS is never blocked (a blocked
+ *                            seccomp SIGSYS kills the thread)
+ *   posix_spawn posix_spawnp .. queues sent and enabled sockets made
+ *                            close-on-exec first, as for the exec family
+ *   posix_spawn_file_actions_adddup2 .. refused (EPERM) for an enabled
+ *                            socket: the new image would write it in the
+ *                            clear
+ */
+#undef _FILE_OFFSET_BITS
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "ktls.h"
+
+#define KTI_EXPORT	__attribute__((visibility("default")))
+
+KTI_EXPORT ssize_t
+__write(int fd, const void *buf, size_t len)
+{
+	return (ktls_write(fd, buf, len));
+}
+
+KTI_EXPORT ssize_t
+__send(int fd, const void *buf, size_t len, int flags)
+{
+	return (ktls_send(fd, buf, len, flags));
+}
+
+KTI_EXPORT int
+__sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+	return (ktls_sendmmsg(fd, vec, vlen, flags));
+}
+
+KTI_EXPORT ssize_t
+pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	return (ktls_pwrite(fd, buf, len, off));
+}
+
+KTI_EXPORT ssize_t
+pwrite64(int fd, const void *buf, size_t len, off_t off)
+{
+	return (ktls_pwrite(fd, buf, len, off));
+}
+
+KTI_EXPORT ssize_t
+__pwrite64(int fd, const void *buf, size_t len, off_t off)
+{
+	return (ktls_pwrite(fd, buf, len, off));
+}
+
+KTI_EXPORT ssize_t
+__libc_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	return (ktls_pwrite(fd, buf, len, off));
+}
+
+KTI_EXPORT ssize_t
+pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
+	return (ktls_pwritev(fd, iov, iovcnt, off));
+}
+
+KTI_EXPORT ssize_t
+pwritev64(int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
+	return (ktls_pwritev(fd, iov, iovcnt, off));
+}
+
+KTI_EXPORT ssize_t
+pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
+{
+	return (ktls_pwritev2(fd, iov, iovcnt, off, flags));
+}
+
+KTI_EXPORT ssize_t
+pwritev64v2(int fd, const struct iovec *iov, int iovcnt, off_t off,
+    int flags)
+{
+	return (ktls_pwritev2(fd, iov, iovcnt, off, flags));
+}
+
+KTI_EXPORT ssize_t
+splice(int in_fd, off_t *off_in, int out_fd, off_t *off_out, size_t len,
+    unsigned int flags)
+{
+	return (ktls_splice(in_fd, off_in, out_fd, off_out, len, flags));
+}
+
+/*
+ * dprintf(3): glibc formats into a FILE of its own and writes it with its
+ * internal write, which the guard would trap; formatted here and written
+ * through the engine, one write (so one record) for the whole output.
+ */
+KTI_EXPORT int
+vdprintf(int fd, const char *fmt, va_list ap)
+{
+	char small[1024], *buf = small;
+	va_list aq;
+	ssize_t n;
+	size_t done = 0;
+	int len;
+
+	va_copy(aq, ap);
+	len = vsnprintf(small, sizeof(small), fmt, aq);
+	va_end(aq);
+	if (len < 0)
+		return (-1);
+	if ((size_t)len >= sizeof(small)) {
+		if ((buf = malloc((size_t)len + 1)) == NULL)
+			return (-1);
+		vsnprintf(buf, (size_t)len + 1, fmt, ap);
+	}
+	while (done < (size_t)len) {
+		n = ktls_write(fd, buf + done, (size_t)len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			len = -1;
+			break;
+		}
+		done += (size_t)n;
+	}
+	if (buf != small)
+		free(buf);
+	return (len);
+}
+
+KTI_EXPORT int
+dprintf(int fd, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vdprintf(fd, fmt, ap);
+	va_end(ap);
+	return (r);
+}
+
+/* _FORTIFY_SOURCE's names (the flag asks for %n checks: vsnprintf's). */
+KTI_EXPORT int
+__vdprintf_chk(int fd, int flag, const char *fmt, va_list ap)
+{
+	(void)flag;
+	return (vdprintf(fd, fmt, ap));
+}
+
+KTI_EXPORT int
+__dprintf_chk(int fd, int flag, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	(void)flag;
+	va_start(ap, fmt);
+	r = vdprintf(fd, fmt, ap);
+	va_end(ap);
+	return (r);
+}
+
+/* ---- new code ---- */
+
+typedef void *(*dlopen_fn)(const char *, int);
+typedef void *(*dlmopen_fn)(Lmid_t, const char *, int);
+
+KTI_EXPORT void *
+dlopen(const char *file, int mode)
+{
+	static dlopen_fn next;
+	void *h;
+
+	if (next == NULL)
+		next = (dlopen_fn)dlsym(RTLD_NEXT, "dlopen");
+	if ((h = next(file, mode)) != NULL)
+		ktls_guard_refresh();
+	return (h);
+}
+
+KTI_EXPORT void *
+dlmopen(Lmid_t lmid, const char *file, int mode)
+{
+	static dlmopen_fn next;
+	void *h;
+
+	if (next == NULL)
+		next = (dlmopen_fn)dlsym(RTLD_NEXT, "dlmopen");
+	if ((h = next(lmid, file, mode)) != NULL)
+		ktls_guard_refresh();
+	return (h);
+}
+
+/* ---- signal masks ---- */
+
+typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);
+
+/*
+ * SIGSYS stays open in every thread: the guard's SIGSYS is forced, and
+ * the kernel kills a thread that has a forced signal blocked.  Blocking
+ * SIGSYS has no other use (a seccomp or bad-syscall SIGSYS is
+ * synchronous), so the set is taken without it.
+ */
+static const sigset_t *
+without_sigsys(int how, const sigset_t *set, sigset_t *copy)
+{
+	if (set == NULL || how == SIG_UNBLOCK || !sigismember(set, SIGSYS))
+		return (set);
+	*copy = *set;
+	sigdelset(copy, SIGSYS);
+	return (copy);
+}
+
+KTI_EXPORT int
+pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	static sigmask_fn next;
+	sigset_t copy;
+
+	if (next == NULL)
+		next = (sigmask_fn)dlsym(RTLD_NEXT, "pthread_sigmask");
+	return (next(how, without_sigsys(how, set, &copy), old));
+}
+
+KTI_EXPORT int
+sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	static sigmask_fn next;
+	sigset_t copy;
+
+	if (next == NULL)
+		next = (sigmask_fn)dlsym(RTLD_NEXT, "sigprocmask");
+	return (next(how, without_sigsys(how, set, &copy), old));
+}
+
+/* ---- posix_spawn ---- */
+
+typedef int (*spawn_fn)(pid_t *, const char *,
+    const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+    char *const[], char *const[]);
+typedef int (*adddup2_fn)(posix_spawn_file_actions_t *, int, int);
+
+/*
+ * posix_spawn(3) execs inside libc, past the exec family's wrappers: the
+ * same preparation first (queues sent, enabled sockets close-on-exec).
+ */
+KTI_EXPORT int
+posix_spawn(pid_t *pid, const char *path,
+    const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+    char *const argv[], char *const envp[])
+{
+	static spawn_fn next;
+
+	if (next == NULL)
+		next = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawn");
+	ktls_exec_prepare();
+	return (next(pid, path, fa, attr, argv, envp));
+}
+
+KTI_EXPORT int
+posix_spawnp(pid_t *pid, const char *file,
+    const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+    char *const argv[], char *const envp[])
+{
+	static spawn_fn next;
+
+	if (next == NULL)
+		next = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawnp");
+	ktls_exec_prepare();
+	return (next(pid, file, fa, attr, argv, envp));
+}
+
+/*
+ * A dup2 file action would hand the new image an enabled socket, after
+ * close-on-exec was set, as one of its plain descriptors (an inetd-style
+ * child writing its stdout to the connection in the clear).  Refused.
+ */
+KTI_EXPORT int
+posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd,
+    int newfd)
+{
+	static adddup2_fn next;
+	socklen_t len = sizeof(int);
+	int mode;
+
+	if (next == NULL)
+		next = (adddup2_fn)dlsym(RTLD_NEXT,
+		    "posix_spawn_file_actions_adddup2");
+	if (ktls_getsockopt(fd, IPPROTO_TCP, TCP_TXTLS_MODE, &mode,
+	    &len) == 0 && mode != TCP_TLS_MODE_NONE)
+		return (EPERM);
+	return (next(fa, fd, newfd));
+}
