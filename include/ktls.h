@@ -172,6 +172,15 @@ void	ktls_exec_prepare(void);
  * ktls_guard_refresh() is called.  See ktls(3), "THE GUARD".
  */
 void	ktls_guard_refresh(void);
+/*
+ * sigaction(2) that keeps the guard's SIGSYS handler: for SIGSYS, once the
+ * guard is up, the application's disposition is recorded and the guard's
+ * handler passes it every SIGSYS that is not the guard's.  Other signals:
+ * sigaction(2).  Programs that handle SIGSYS themselves must use this.
+ */
+struct sigaction;
+int	ktls_sigaction(int sig, const struct sigaction *act,
+	    struct sigaction *oact);
 
 /*
  * Autocork.  With kern.ipc.tls.autocork_us > 0 (ktls-run sets 2000), a

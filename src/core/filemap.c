@@ -91,7 +91,7 @@ bus_handler(int sig, siginfo_t *si, void *uc)
 		bus_old.sa_handler(sig);
 	} else {
 		/* The fault repeats on return, now with the default action. */
-		sigaction(SIGBUS, &bus_old, NULL);
+		ktls_sys.sigaction(SIGBUS, &bus_old, NULL);
 	}
 }
 
@@ -102,7 +102,7 @@ bus_install(void)
 	    .sa_flags = SA_SIGINFO | SA_ONSTACK };
 
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, &bus_old);
+	ktls_sys.sigaction(SIGBUS, &sa, &bus_old);
 }
 
 /*

@@ -35,20 +35,22 @@
  * makes raw system calls is not covered), and a new image whose code
  * lands exactly in one of the old image's ranges has its write calls
  * trapped too (ASLR makes that a chance of about 10^-5 per exec; an image
- * that runs the engine handles them, one that does not gets SIGSYS).
+ * that loads the engine finds the inherited filter at load time and
+ * installs its handler and the gadget then, one that does not gets
+ * SIGSYS).
  *
  * Seccomp needs no_new_privs or CAP_SYS_ADMIN: without the capability
- * the engine sets no_new_privs first (setuid programs the process execs
- * later run without their privileges).  A process whose guard cannot be
+ * the engine sets no_new_privs (setuid programs the process execs later
+ * run without their privileges).  A process whose guard cannot be
  * installed gets no session: the enable fails with EPERM (never open).
  *
- * The application's SIGSYS handler keeps working: the filter also traps
- * rt_sigaction(SIGSYS, ...) from the watched ranges, so the application's
- * handler is recorded, not installed, and the engine's handler passes it
- * every SIGSYS that is not the guard's.  SIGSYS must not be blocked in a
- * thread that traps (the kernel kills a thread that blocks a forced
- * signal): the engine's threads leave it open, and the interposer keeps
- * it out of sigprocmask/pthread_sigmask.
+ * The application's SIGSYS handler keeps working: ktls_sigaction() (the
+ * interposer's sigaction and signal) records it instead of installing it,
+ * and the engine's handler passes it every SIGSYS that is not the
+ * guard's.  SIGSYS must not be blocked in a thread that traps (the kernel
+ * kills a thread that blocks a forced signal): the engine's threads leave
+ * it open, and the interposer keeps it out of sigprocmask and
+ * pthread_sigmask.
  *
  * KTLS_GUARD=0 in the environment at load time turns the guard off, for
  * measurement only: invariant 7 does not hold then.
@@ -58,7 +60,6 @@
 #include <fcntl.h>
 #include <linux/aio_abi.h>
 #include <linux/audit.h>
-#include <linux/close_range.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
@@ -151,13 +152,16 @@ static const uint32_t trapped_nr[] = {
 	SYS_write, SYS_writev, SYS_pwrite64, SYS_pwritev, SYS_pwritev2,
 	SYS_sendto, SYS_sendmsg, SYS_sendmmsg, SYS_sendfile, SYS_splice,
 	SYS_io_uring_setup, SYS_io_submit,
-	/*
-	 * Not writes, but the end of one: libc's own close (fclose() of an
-	 * fdopen()ed socket) must reach the engine, or the connection would
-	 * outlive the application's last descriptor.
-	 */
-	SYS_close, SYS_close_range,
 };
+/*
+ * Nothing else is trapped, on purpose: posix_spawn's child runs with
+ * every signal blocked (libc blocks them before its clone), so a trapped
+ * call there kills it, and that child calls rt_sigaction for every signal
+ * and close for its file actions.  So the application's SIGSYS handler is
+ * kept by ktls_sigaction() (the interposer's sigaction and signal), and
+ * libc's own close of an enabled socket by fclose() is told to the engine
+ * by the interposer's fclose.
+ */
 /* The same family in the i386 ABI (int $0x80): refused from the ranges. */
 static const uint32_t i386_nr[] = {
 	4 /* write */, 146 /* writev */, 181 /* pwrite64 */, 187 /* sendfile */,
@@ -175,6 +179,34 @@ guard_env_off(void)
 	return (e != NULL && strcmp(e, "0") == 0);
 }
 
+static int map_gadget(void);
+static void switch_seam(void);
+static void guard_sigsys(int sig, siginfo_t *si, void *ucv);
+
+/*
+ * An image exec'd by a process whose guard was up inherits its filters.
+ * Their ranges are the old image's, so they rarely trap anything here;
+ * when they do, this image must complete the call rather than die, and
+ * its own pass-through calls must not trap: the handler and the gadget
+ * now, before main().
+ */
+static void
+guard_inherited(void)
+{
+	struct sigaction sa;
+
+	if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 2 || map_gadget() != 0)
+		return;
+	ktls_sys_init();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = guard_sigsys;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
+	if (ktls_sys.sigaction(SIGSYS, &sa, NULL) != 0)
+		return;
+	guard_pid = getpid();
+	switch_seam();
+}
+
 __attribute__((constructor)) static void
 guard_load_env(void)
 {
@@ -183,6 +215,8 @@ guard_load_env(void)
 	guard_disabled = guard_env_off();
 	e = getenv("KTLS_IO_URING");
 	guard_allow_uring = e != NULL && strcmp(e, "allow") == 0;
+	if (!guard_disabled)
+		guard_inherited();
 }
 
 bool
@@ -303,7 +337,6 @@ g_splice(int in, off_t *offin, int out, off_t *offout, size_t len,
 #define OFF_ARCH	offsetof(struct seccomp_data, arch)
 #define OFF_IP_LO	offsetof(struct seccomp_data, instruction_pointer)
 #define OFF_IP_HI	(OFF_IP_LO + 4)
-#define OFF_ARG0_LO	offsetof(struct seccomp_data, args[0])
 
 #define NTRAP		(sizeof(trapped_nr) / sizeof(trapped_nr[0]))
 #define NI386		(sizeof(i386_nr) / sizeof(i386_nr[0]))
@@ -338,24 +371,23 @@ emit_range(struct sock_filter *p, const struct range *r, uint32_t to_hit)
  * The whole program for a set of ranges.  The caller frees *progp.
  *
  *   arch x86_64: nr & x32 bit -> ERRNO(ENOSYS) if watched
- *                nr in trapped_nr, or rt_sigaction(SIGSYS) -> TRAP if watched
+ *                nr in trapped_nr -> TRAP if watched
  *   arch i386:   nr in i386_nr -> ERRNO(EPERM) if watched
  *   watched = not the gadget page, and in one of the ranges
  */
 static int
 build_filter(const struct range *rs, int n, struct sock_fprog *prog)
 {
-	size_t len = 2 + 2 + NTRAP + 1 + 1 + 3 + 3 + 3 + 1 + NI386 + 1 + 3 +
-	    6 + (size_t)n * RANGE_INSNS + 1 + 2;
+	size_t len = 2 + 2 + NTRAP + 1 + 3 + 3 + 1 + NI386 + 1 + 3 + 6 +
+	    (size_t)n * RANGE_INSNS + 1 + 2;
 	struct sock_filter *p, *f;
-	size_t l_i386, l_sig, l_trap, l_x32, l_eperm, l_range, l_hit;
+	size_t l_i386, l_trap, l_x32, l_eperm, l_range, l_hit;
 	size_t i;
 
 	if ((f = calloc(len, sizeof(*f))) == NULL)
 		return (-ENOMEM);
 	/* Label positions, in emission order. */
-	l_sig = 2 + 2 + NTRAP + 1 + 1;
-	l_trap = l_sig + 3;
+	l_trap = 2 + 2 + NTRAP + 1;
 	l_x32 = l_trap + 3;
 	l_i386 = l_x32 + 3;
 	l_eperm = l_i386 + 1 + NI386 + 1;
@@ -373,13 +405,6 @@ build_filter(const struct range *rs, int n, struct sock_fprog *prog)
 	for (i = 0; i < NTRAP; i++, p++)
 		*p = (struct sock_filter)JEQ(trapped_nr[i],
 		    (uint8_t)(l_trap - (size_t)(p - f) - 1), 0);
-	*p = (struct sock_filter)JEQ(SYS_rt_sigaction,
-	    (uint8_t)(l_sig - (size_t)(p - f) - 1), 0);
-	p++;
-	*p++ = (struct sock_filter)RET(SECCOMP_RET_ALLOW);
-	/* l_sig */
-	*p++ = (struct sock_filter)LD_ABS(OFF_ARG0_LO);
-	*p++ = (struct sock_filter)JEQ(SIGSYS, 1, 0);
 	*p++ = (struct sock_filter)RET(SECCOMP_RET_ALLOW);
 	/* l_trap */
 	*p++ = (struct sock_filter)LD_IMM(SECCOMP_RET_TRAP | GUARD_MAGIC);
@@ -432,6 +457,24 @@ is_covered(uintptr_t lo, uintptr_t hi)
 }
 
 /*
+ * A sanitizer runtime's own system calls (its reports, LeakSanitizer's
+ * stop-the-world thread, which runs with every signal blocked, where a
+ * trap would kill) are not the application's: its text is not watched.
+ * Only test builds (make test-asan/test-tsan) load one.
+ */
+static bool
+sanitizer_rt(const char *line)
+{
+	static const char *const rt[] = { "/libasan.so", "/libtsan.so",
+	    "/liblsan.so", "/libubsan.so", "/libclang_rt." };
+
+	for (size_t i = 0; i < sizeof(rt) / sizeof(rt[0]); i++)
+		if (strstr(line, rt[i]) != NULL)
+			return (true);
+	return (false);
+}
+
+/*
  * The executable mappings of the process not yet covered: everything but
  * the gadget page, [vdso] and [vsyscall] (no write-family call in
  * either).  Adjacent mappings merge.
@@ -453,7 +496,7 @@ read_ranges(struct range *out, int max)
 		    perms[2] != 'x')
 			continue;
 		if (strstr(line, "[vdso]") != NULL ||
-		    strstr(line, "[vsyscall]") != NULL ||
+		    strstr(line, "[vsyscall]") != NULL || sanitizer_rt(line) ||
 		    (lo <= GADGET_ADDR && GADGET_ADDR < hi) ||
 		    is_covered(lo, hi))
 			continue;
@@ -515,18 +558,35 @@ chain_app(int sig, siginfo_t *si, void *uc)
 		((void (*)(int))a.handler)(sig);
 }
 
-/* rt_sigaction(SIGSYS, act, oact, size) from the application: recorded. */
-static long
-emulate_sigaction(const struct ksigaction *act, struct ksigaction *oact,
-    size_t size)
+/*
+ * sigaction(2) for the application: SIGSYS, once the guard is up, is
+ * recorded (and called by the guard's handler for every SIGSYS not its
+ * own) instead of replacing the guard's handler.
+ */
+KTLS_EXPORT int
+ktls_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
-	if (size != 8)
-		return (-EINVAL);
-	if (oact != NULL)
-		*oact = app_sigsys;
-	/* posix_spawn's child resetting handlers: not the process's. */
-	if (act != NULL && getpid() == guard_pid)
-		app_sigsys = *act;
+	struct ksigaction prev;
+
+	if (sig != SIGSYS || !ktls_guard_active())
+		return (ktls_sys_init(), ktls_sys.sigaction(sig, act, oact));
+	pthread_mutex_lock(&guard_mtx);
+	prev = app_sigsys;
+	if (act != NULL) {
+		struct ksigaction k = { .handler = (void *)act->sa_sigaction,
+		    .flags = (unsigned long)act->sa_flags };
+
+		memcpy(&k.mask, &act->sa_mask, sizeof(k.mask));
+		app_sigsys = k;
+	}
+	pthread_mutex_unlock(&guard_mtx);
+	if (oact != NULL) {
+		memset(oact, 0, sizeof(*oact));
+		oact->sa_sigaction = (void (*)(int, siginfo_t *, void *))
+		    prev.handler;
+		oact->sa_flags = (int)prev.flags;
+		memcpy(&oact->sa_mask, &prev.mask, sizeof(prev.mask));
+	}
 	return (0);
 }
 
@@ -556,39 +616,17 @@ guarded_io_submit(long ctx, long nr, struct iocb **iocbs)
 	return (gadget(SYS_io_submit, ctx, nr, (long)iocbs, 0, 0, 0));
 }
 
-/* In a vfork()-style child: made unchanged, except onto a session. */
+/*
+ * In a vfork()-style child: made unchanged, except a write onto an
+ * enabled socket (refused: the engine's state is the parent's).
+ */
 static long
 dispatch_child(long nr, const long *a)
 {
-	switch (nr) {
-	case SYS_rt_sigaction:
-		return (emulate_sigaction((const struct ksigaction *)a[1],
-		    (struct ksigaction *)a[2], (size_t)a[3]));
-	case SYS_close:
-	case SYS_close_range:
-	case SYS_io_submit:
-	case SYS_io_uring_setup:
-		break;
-	default:
-		if (ktls_fd_is_enabled((int)a[nr == SYS_splice ? 2 : 0]))
-			return (-EPERM);
-	}
+	if (nr != SYS_io_submit && nr != SYS_io_uring_setup &&
+	    ktls_fd_is_enabled((int)a[nr == SYS_splice ? 2 : 0]))
+		return (-EPERM);
 	return (gadget(nr, a[0], a[1], a[2], a[3], a[4], a[5]));
-}
-
-/* close_range(2) made, then the engine told of each descriptor. */
-static long
-guarded_close_range(unsigned int first, unsigned int last, int flags)
-{
-	long r = gadget(SYS_close_range, first, last, flags, 0, 0, 0);
-
-	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
-		if (last > (1u << 22))
-			last = 1u << 22;
-		for (unsigned int fd = first; fd <= last; fd++)
-			ktls_fd_closed((int)fd);
-	}
-	return (r);
 }
 
 static long
@@ -597,11 +635,6 @@ dispatch(long nr, const long *a)
 	if (getpid() != guard_pid)
 		return (dispatch_child(nr, a));
 	switch (nr) {
-	case SYS_close:
-		return (neg(ktls_close((int)a[0])));
-	case SYS_close_range:
-		return (guarded_close_range((unsigned int)a[0],
-		    (unsigned int)a[1], (int)a[2]));
 	case SYS_write:
 		return (neg(ktls_write((int)a[0], (const void *)a[1],
 		    (size_t)a[2])));
@@ -646,9 +679,6 @@ dispatch(long nr, const long *a)
 		return (gadget(nr, a[0], a[1], 0, 0, 0, 0));
 	case SYS_io_submit:
 		return (guarded_io_submit(a[0], a[1], (struct iocb **)a[2]));
-	case SYS_rt_sigaction:
-		return (emulate_sigaction((const struct ksigaction *)a[1],
-		    (struct ksigaction *)a[2], (size_t)a[3]));
 	default:
 		return (gadget(nr, a[0], a[1], a[2], a[3], a[4], a[5]));
 	}
@@ -761,15 +791,17 @@ guard_install_locked(void)
 	sa.sa_sigaction = guard_sigsys;
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGSYS, &sa, &old) != 0)
+	if (ktls_sys.sigaction(SIGSYS, &sa, &old) != 0)
 		return (-EPERM);
 	app_sigsys = (struct ksigaction){ .handler = (void *)old.sa_sigaction,
 	    .flags = (unsigned long)old.sa_flags };
 	memcpy(&app_sigsys.mask, &old.sa_mask, sizeof(app_sigsys.mask));
 	/* Seccomp without CAP_SYS_ADMIN needs no_new_privs. */
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-	    (error = load_filter(rs, n)) != 0) {
-		sigaction(SIGSYS, &old, NULL);
+	error = load_filter(rs, n);
+	if (error == -EACCES && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0)
+		error = load_filter(rs, n);
+	if (error != 0) {
+		ktls_sys.sigaction(SIGSYS, &old, NULL);
 		return (-EPERM);
 	}
 	/* The enabling thread may trap at once: SIGSYS open in it. */

@@ -132,6 +132,7 @@ sys_once_fn(void)
 	SYS_RESOLVE(setsockopt);
 	SYS_RESOLVE(getsockopt);
 	SYS_RESOLVE(fcntl);
+	SYS_RESOLVE(sigaction);
 	SYS_RESOLVE(aio_write);
 	SYS_RESOLVE(aio_error);
 	SYS_RESOLVE(aio_return);

@@ -11,6 +11,7 @@
 
 #include <aio.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -63,6 +64,7 @@ struct ktls_sysops {
 	int	(*setsockopt)(int, int, int, const void *, socklen_t);
 	int	(*getsockopt)(int, int, int, void *, socklen_t *);
 	int	(*fcntl)(int, int, ...);
+	int	(*sigaction)(int, const struct sigaction *, struct sigaction *);
 	int	(*aio_write)(struct aiocb *);
 	int	(*aio_error)(const struct aiocb *);
 	ssize_t	(*aio_return)(struct aiocb *);

@@ -24,6 +24,11 @@
  *
  * And the process-level calls:
  *   dlopen dlmopen ......... new code: the guard watches it too
+ *   sigaction __sigaction signal bsd_signal sysv_signal .. SIGSYS: the
+ *                            application's handler is recorded, the
+ *                            guard's stays (sigset(3) is signal's kin:
+ *                            glibc's calls its internal sigaction, left)
+ *   fclose ................. its internal close of an enabled socket
  *   sigprocmask pthread_sigmask .. SIGSYS is never blocked (a blocked
  *                            seccomp SIGSYS kills the thread)
  *   posix_spawn posix_spawnp .. queues sent and enabled sockets made
@@ -41,6 +46,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -268,6 +274,85 @@ sigprocmask(int how, const sigset_t *set, sigset_t *old)
 	if (next == NULL)
 		next = (sigmask_fn)dlsym(RTLD_NEXT, "sigprocmask");
 	return (next(how, without_sigsys(how, set, &copy), old));
+}
+
+/* ---- SIGSYS ---- */
+
+/*
+ * The application's SIGSYS disposition is recorded by the engine, not
+ * installed over the guard's handler (ktls_sigaction()); glibc's signal()
+ * and its kin call its internal sigaction, not this one, so each is here.
+ */
+KTI_EXPORT int
+sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
+{
+	return (ktls_sigaction(sig, act, oact));
+}
+
+KTI_EXPORT int
+__sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
+{
+	return (ktls_sigaction(sig, act, oact));
+}
+
+/* signal(3) with glibc's BSD semantics (SA_RESTART, handler kept). */
+static sighandler_t
+signal_as(int sig, sighandler_t h, int flags)
+{
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = h;
+	sa.sa_flags = flags;
+	sigemptyset(&sa.sa_mask);
+	if (h != SIG_DFL && h != SIG_IGN && !(flags & SA_NODEFER))
+		sigaddset(&sa.sa_mask, sig);
+	if (ktls_sigaction(sig, &sa, &old) != 0)
+		return (SIG_ERR);
+	return (old.sa_handler);
+}
+
+KTI_EXPORT sighandler_t
+signal(int sig, sighandler_t h)
+{
+	return (signal_as(sig, h, SA_RESTART));
+}
+
+KTI_EXPORT sighandler_t
+bsd_signal(int sig, sighandler_t h)
+{
+	return (signal_as(sig, h, SA_RESTART));
+}
+
+/* System V semantics: reset to SIG_DFL on delivery, not blocked. */
+KTI_EXPORT sighandler_t
+sysv_signal(int sig, sighandler_t h)
+{
+	return (signal_as(sig, h, SA_RESETHAND | SA_NODEFER));
+}
+
+/* ---- stdio ---- */
+
+typedef int (*fclose_fn)(FILE *);
+
+/*
+ * fclose(3) closes its descriptor with libc's internal close: for an
+ * enabled socket the engine must hear of it, or the connection would
+ * outlive the application's last descriptor (the buffered bytes were
+ * flushed through the engine already, by the guard).
+ */
+KTI_EXPORT int
+fclose(FILE *fp)
+{
+	static fclose_fn next;
+	int fd = fp != NULL ? fileno(fp) : -1, r;
+
+	if (next == NULL)
+		next = (fclose_fn)dlsym(RTLD_NEXT, "fclose");
+	r = next(fp);
+	if (fd >= 0)
+		ktls_fd_closed(fd);
+	return (r);
 }
 
 /* ---- posix_spawn ---- */
