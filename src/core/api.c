@@ -499,8 +499,8 @@ ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
  * writes to it the engine does not see (invariant 7): refused, EPERM,
  * before anything is sent.
  */
-static ssize_t
-rights_check(const struct msghdr *msg)
+ssize_t
+ktls_rights_check(const struct msghdr *msg, bool ro)
 {
 	struct cmsghdr *c;
 
@@ -517,8 +517,10 @@ rights_check(const struct msghdr *msg)
 			int fd;
 
 			memcpy(&fd, fds + i, sizeof(fd));
-			if (ktls_fd_is_enabled(fd)) {
-				ktls_counter_add(KC_GUARD_REFUSED, 1);
+			if (ro ? ktls_fd_is_enabled_ro(fd) :
+			    ktls_fd_is_enabled(fd)) {
+				if (!ro)
+					ktls_counter_add(KC_GUARD_REFUSED, 1);
 				return (-EPERM);
 			}
 		}
@@ -535,7 +537,7 @@ ktls_sendmsg(int fd, const struct msghdr *msg, int flags)
 	if (so == NULL) {
 		ktls_sys_init();
 		if (msg != NULL && msg->msg_controllen > 0 &&
-		    (r = rights_check(msg)) != 0)
+		    (r = ktls_rights_check(msg, false)) != 0)
 			return (ret(r));
 		return (ktls_sys.sendmsg(fd, msg, flags));
 	}
@@ -771,7 +773,7 @@ ktls_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 	if (so == NULL) {
 		for (i = 0; i < vlen; i++)
 			if (vec[i].msg_hdr.msg_controllen > 0 &&
-			    (n = rights_check(&vec[i].msg_hdr)) != 0)
+			    (n = ktls_rights_check(&vec[i].msg_hdr, false)) != 0)
 				return ((int)ret(n));
 		ktls_sys_init();
 		return (ktls_sys.sendmmsg(fd, vec, vlen, flags));

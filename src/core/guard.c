@@ -85,8 +85,15 @@
 #error "the guard is written for x86_64 (seccomp_data offsets, syscall ABI)"
 #endif
 
-/* The engine's system-call page: the same address in every image. */
-#define GADGET_ADDR	0x7a6b74000000UL
+/*
+ * The engine's system-call page: the same address in every image, so
+ * that every filter, inherited ones too, leaves it alone.  Far below
+ * where the kernel maps libraries (just under the stack, a random 0-1 TiB
+ * lower) and inside what both sanitizers let a program map: ASan's high
+ * memory (above 0x10007fff8000) and TSan's "modules" range (0x7c00...,
+ * where GCC 12's libtsan reserves 0x6000...-0x7b08... for itself).
+ */
+#define GADGET_ADDR	0x7c6b74000000UL
 #define GADGET_SIZE	4096UL
 /* SECCOMP_RET_DATA of the guard's traps: si_errno of its SIGSYS. */
 #define GUARD_MAGIC	0x6b74
@@ -624,8 +631,16 @@ static long
 dispatch_child(long nr, const long *a)
 {
 	if (nr != SYS_io_submit && nr != SYS_io_uring_setup &&
-	    ktls_fd_is_enabled((int)a[nr == SYS_splice ? 2 : 0]))
+	    ktls_fd_is_enabled_ro((int)a[nr == SYS_splice ? 2 : 0]))
 		return (-EPERM);
+	if (nr == SYS_sendmsg && a[1] != 0 &&
+	    ktls_rights_check((const struct msghdr *)a[1], true) != 0)
+		return (-EPERM);
+	if (nr == SYS_sendmmsg)
+		for (long i = 0; i < (long)(unsigned int)a[2]; i++)
+			if (ktls_rights_check(&((const struct mmsghdr *)a[1])[i]
+			    .msg_hdr, true) != 0)
+				return (-EPERM);
 	return (gadget(nr, a[0], a[1], a[2], a[3], a[4], a[5]));
 }
 

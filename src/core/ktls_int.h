@@ -85,6 +85,9 @@ bool	ktls_guard_keeps_sigsys(void);
 void	ktls_guard_atfork_child(void);
 /* Is fd a descriptor of an enabled socket (adopting it, see sock.c)? */
 bool	ktls_fd_is_enabled(int fd);
+bool	ktls_fd_is_enabled_ro(int fd);	/* changes nothing */
+/* -EPERM when msg passes an enabled socket in SCM_RIGHTS (api.c). */
+ssize_t	ktls_rights_check(const struct msghdr *msg, bool ro);
 
 /* A detached engine thread that takes no signal (thread.c). */
 int	ktls_thread_start(void *(*fn)(void *), void *arg, const char *name);

@@ -161,6 +161,28 @@ ktls_sock_lookup_tx(int fd)
 	return (so);
 }
 
+/*
+ * The same question without touching the engine's state: for a
+ * vfork()-style child, which shares this memory but not the descriptors.
+ */
+bool
+ktls_fd_is_enabled_ro(int fd)
+{
+	struct stat st;
+	bool found;
+
+	if (fdtab != NULL && fd >= 0 && fd < fdtab_size &&
+	    atomic_load_explicit(&fdtab[fd], memory_order_relaxed) != NULL)
+		return (true);
+	if (atomic_load_explicit(&ino_count, memory_order_relaxed) == 0 ||
+	    fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return (false);
+	pthread_rwlock_rdlock(&fdtab_lock);
+	found = ino_enabled(st.st_ino);
+	pthread_rwlock_unlock(&fdtab_lock);
+	return (found);
+}
+
 bool
 ktls_fd_is_enabled(int fd)
 {

@@ -1,0 +1,1856 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The guard (issue 10): no plaintext on the wire whatever call the program
+ * uses.  Run under the interposer (LD_PRELOAD=libktls-preload.so,
+ * KTLS_ENABLE=1) as test_interpose is; Linux's kTLS API enables TX on a
+ * loopback TCP pair, then each case writes a distinctive marker
+ * ("KTLS-MARKER-<case>-<n>-" repeated) through one way of writing that
+ * symbol interposition alone does not see: libc's internal calls (stdio,
+ * dprintf, __write), syscall(2), a raw syscall instruction, a module
+ * mapped after the enable, splice/vmsplice, pwritev2, a thread with every
+ * signal blocked.  The peer's raw bytes must not hold the marker and must
+ * decrypt with tlsdec (OpenSSL EVP, no engine code) to exactly what was
+ * written.  Refused calls (pwrite ESPIPE, an enabled socket in SCM_RIGHTS
+ * EPERM, io_uring ENOSYS/EPERM, Linux AIO EPERM) return -1 with that errno
+ * and leave nothing of theirs in the stream.  Process-level cases: the
+ * filter appears at the first enable and not before, exec'd images
+ * (static busybox, a program without the interposer) still run, the
+ * application's own SIGSYS handler keeps working, and a packet capture in
+ * a network namespace of its own sees no marker in any frame.
+ *
+ * Every case runs in a child forked from a parent that never enables
+ * anything: each child is a process before its first enable (the filter
+ * is inherited by fork and never removed), and a case that dies (SIGSYS,
+ * a hang) fails alone, with the signal in a diagnostic.
+ *
+ * By hand: KTLS_TEST_GUARD_NO_ENABLE=1 runs every data-path case without
+ * the TLS_TX setsockopt (the peer then sees plaintext): they must all fail
+ * on the marker detector.  KTLS_GUARD=0 (the engine's measurement switch)
+ * shows which cases only the guard makes pass.
+ */
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/aio_abi.h>
+#include <linux/if_packet.h>
+#include <linux/io_uring.h>
+#include <linux/tls.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "fixture.h"
+#include "tap.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS		282
+#endif
+
+/* glibc's exported internal names (GLIBC_2.2.5 and GLIBC_PRIVATE). */
+extern ssize_t __write(int, const void *, size_t);
+extern ssize_t __send(int, const void *, size_t, int);
+extern int __sendmmsg(int, struct mmsghdr *, unsigned int, int);
+
+extern char **environ;
+
+#define MARK		"KTLS-MARKER"
+#define MARK_LEN	(sizeof(MARK) - 1)
+/* Seconds a case's child may take; the whole program has 290. */
+#define CASE_TIMEOUT_S	30
+/* Milliseconds the peer waits for the sender's FIN. */
+#define DRAIN_MS	8000
+
+/* ---- Linux crypto_info (as test_interpose.c) ---- */
+
+union crypto_info {
+	struct tls_crypto_info			info;
+	struct tls12_crypto_info_aes_gcm_128	g128;
+	struct tls12_crypto_info_aes_gcm_256	g256;
+	struct tls12_crypto_info_chacha20_poly1305 chacha;
+};
+
+struct lsuite {
+	const char	*name;
+	uint16_t	version, cipher;
+	socklen_t	size;
+};
+
+static const struct lsuite suites[] = {
+	{ "TLS 1.2 AES-GCM-128", TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_128,
+	    sizeof(struct tls12_crypto_info_aes_gcm_128) },
+	{ "TLS 1.3 AES-GCM-256", TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_256,
+	    sizeof(struct tls12_crypto_info_aes_gcm_256) },
+};
+#define NSUITES		((int)(sizeof(suites) / sizeof(suites[0])))
+
+/* Random crypto_info for ls, and the tls_enable telling tlsdec the same. */
+static void
+make_info(const struct lsuite *ls, union crypto_info *ci, struct fx_keys *k)
+{
+	uint8_t *key, *iv, *salt;
+	int klen;
+
+	memset(ci, 0, sizeof(*ci));
+	memset(k, 0, sizeof(*k));
+	ci->info.version = ls->version;
+	ci->info.cipher_type = ls->cipher;
+	if (ls->cipher == TLS_CIPHER_AES_GCM_128) {
+		key = ci->g128.key; iv = ci->g128.iv; salt = ci->g128.salt;
+		klen = 16;
+	} else {
+		key = ci->g256.key; iv = ci->g256.iv; salt = ci->g256.salt;
+		klen = 32;
+	}
+	RAND_bytes(key, klen);
+	RAND_bytes(iv, 8);
+	RAND_bytes(salt, 4);
+	/* rec_seq 0 */
+	memcpy(k->key, key, (size_t)klen);
+	memcpy(k->iv, salt, 4);
+	memcpy(k->iv + 4, iv, 8);
+	k->en.cipher_key = k->key;
+	k->en.iv = k->iv;
+	k->en.cipher_algorithm = CRYPTO_AES_NIST_GCM_16;
+	k->en.cipher_key_len = klen;
+	k->en.iv_len = 12;
+	k->en.tls_vmajor = TLS_MAJOR_VER_ONE;
+	k->en.tls_vminor = ls->version == TLS_1_3_VERSION ?
+	    TLS_MINOR_VER_THREE : TLS_MINOR_VER_TWO;
+}
+
+static int
+ulp(int fd)
+{
+	return (setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof("tls")));
+}
+
+static const char *
+fam_name(int family)
+{
+	return (family == AF_INET6 ? "IPv6 ::1" : "IPv4 127.0.0.1");
+}
+
+/* ---- checks that say what they got ---- */
+
+/* expr must return want exactly. */
+#define CHECK_RET(expr, want) do {					\
+	long want_ = (long)(want), r_;					\
+	errno = 0;							\
+	r_ = (long)(expr);						\
+	if (r_ != want_) {						\
+		tap_diag("%s:%d: %s returned %ld (errno %d, %s), want %ld",\
+		    __FILE__, __LINE__, #expr, r_, errno, strerror(errno),\
+		    want_);						\
+		tap_case_failed = 1;					\
+	}								\
+} while (0)
+
+/* expr must fail: -1 with errno err. */
+#define CHECK_ERR(expr, err) do {					\
+	long r_;							\
+	errno = 0;							\
+	r_ = (long)(expr);						\
+	if (r_ != -1 || errno != (err)) {				\
+		tap_diag("%s:%d: %s returned %ld (errno %d, %s), want -1 "\
+		    "%s", __FILE__, __LINE__, #expr, r_, errno,		\
+		    strerror(errno), #err);				\
+		tap_case_failed = 1;					\
+	}								\
+} while (0)
+
+/* ---- one connection, what was sent on it, what its peer saw ---- */
+
+struct conn {
+	const struct lsuite *ls;
+	int		family;
+	int		fd, peer;	/* fd: the sender (client) side */
+	bool		tls;		/* the peer must see records */
+	bool		closed;		/* fd already closed by the path */
+	union crypto_info ci;
+	struct fx_keys	k;
+	uint8_t		*expect;	/* plaintext the stream must carry */
+	size_t		elen, ecap;
+	uint8_t		*raw;		/* every byte the peer read */
+	size_t		rawlen, rawcap;
+	bool		eof;
+	FILE		*f_before;	/* stdio: fdopen()ed before the enable */
+	int		spare;		/* a descriptor made before the enable */
+};
+
+static bool no_enable;		/* KTLS_TEST_GUARD_NO_ENABLE=1 */
+
+static void
+grow(uint8_t **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return;
+	while (*cap < need)
+		*cap = *cap ? *cap * 2 : 4096;
+	if ((*buf = realloc(*buf, *cap)) == NULL)
+		abort();
+}
+
+/* What the stream must carry next. */
+static void
+sent(struct conn *c, const void *buf, size_t len)
+{
+	grow(&c->expect, &c->ecap, c->elen + len);
+	memcpy(c->expect + c->elen, buf, len);
+	c->elen += len;
+}
+
+/* buf := "KTLS-MARKER-<tag>-<sub>-" repeated (NUL-terminated if room). */
+static void
+fill(void *buf, size_t len, const char *tag, int sub)
+{
+	char unit[96];
+	uint8_t *p = buf;
+	int n = snprintf(unit, sizeof(unit), MARK "-%s-%d-", tag, sub);
+
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)unit[i % (size_t)n];
+}
+
+static const uint8_t *
+find_marker(const void *buf, size_t len)
+{
+	return (memmem(buf, len, MARK, MARK_LEN));
+}
+
+/* A connected pair on loopback, nothing enabled yet. */
+static int
+conn_pair(struct conn *c, int family, const struct lsuite *ls)
+{
+	int fds[2];
+
+	memset(c, 0, sizeof(*c));
+	c->ls = ls;
+	c->family = family;
+	c->fd = c->peer = c->spare = -1;
+	if (fx_tcp_pair(family, fds) != 0) {
+		tap_diag("loopback pair (%s): %s", fam_name(family),
+		    strerror(errno));
+		return (-1);
+	}
+	c->fd = fds[0];
+	c->peer = fds[1];
+	return (0);
+}
+
+/* TCP_ULP "tls" + SOL_TLS/TLS_TX: from here the peer must see records. */
+static int
+conn_enable(struct conn *c)
+{
+	make_info(c->ls, &c->ci, &c->k);
+	c->tls = true;
+	if (no_enable)
+		return (0);
+	if (ulp(c->fd) != 0 || setsockopt(c->fd, SOL_TLS, TLS_TX, &c->ci,
+	    c->ls->size) != 0) {
+		tap_diag("enable (%s): %s", c->ls->name, strerror(errno));
+		tap_case_failed = 1;
+		return (-1);
+	}
+	return (0);
+}
+
+/* Read the peer until EOF (or DRAIN_MS without it). */
+static void
+conn_drain(struct conn *c, int ms)
+{
+	double end = fx_now_s() + ms / 1000.0;
+
+	while (!c->eof) {
+		struct pollfd pfd = { .fd = c->peer, .events = POLLIN };
+		int left = (int)((end - fx_now_s()) * 1000);
+		ssize_t n;
+
+		if (left <= 0 || poll(&pfd, 1, left) <= 0)
+			break;
+		grow(&c->raw, &c->rawcap, c->rawlen + 65536);
+		n = read(c->peer, c->raw + c->rawlen, 65536);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			c->eof = true;
+			if (n < 0)
+				tap_diag("peer read: %s", strerror(errno));
+			break;
+		}
+		c->rawlen += (size_t)n;
+	}
+}
+
+/* The stream decrypts, app-data records only, to exactly c->expect. */
+static void
+verify_tls(struct conn *c)
+{
+	struct tlsdec *d = tlsdec_new(&c->k.en);
+	uint8_t *got, *data, type;
+	size_t glen = 0, len, nrec = 0, other = 0;
+	uint64_t seq;
+	int rc;
+
+	REQUIRE(d != NULL, );
+	if ((rc = tlsdec_feed(d, c->raw, c->rawlen)) != 0)
+		tap_diag("tlsdec: %s (%zu wire bytes)", tlsdec_error(d),
+		    c->rawlen);
+	CHECK(rc == 0);
+	CHECK(tlsdec_pending(d) == 0);
+	got = malloc(c->rawlen + 1);
+	while (tlsdec_next(d, &type, &seq, &data, &len) == 1) {
+		nrec++;
+		if (type != TLS_RLTYPE_APP)
+			other++;
+		else if (glen + len <= c->rawlen) {
+			memcpy(got + glen, data, len);
+			glen += len;
+		}
+		free(data);
+	}
+	CHECK(other == 0);
+	if (glen != c->elen || memcmp(got, c->expect, glen) != 0) {
+		size_t i = 0;
+
+		while (i < glen && i < c->elen && got[i] == c->expect[i])
+			i++;
+		tap_diag("plaintext: %zu bytes in %zu records, want %zu; "
+		    "first difference at %zu", glen, nrec, c->elen, i);
+		tap_case_failed = 1;
+	}
+	free(got);
+	tlsdec_free(d);
+}
+
+/*
+ * Close the sender (unless the path did), read the peer to EOF and check
+ * it: for a TLS connection no marker anywhere in the raw bytes and the
+ * records decrypt to exactly what was sent; for a plain one the raw
+ * bytes are exactly what was sent.
+ */
+static void
+conn_finish(struct conn *c)
+{
+	const uint8_t *leak;
+
+	if (!c->closed && c->fd >= 0)
+		CHECK_RET(close(c->fd), 0);
+	c->closed = true;
+	conn_drain(c, DRAIN_MS);
+	if (!c->eof)
+		tap_diag("no EOF from the sender within %d ms (%zu bytes read)",
+		    DRAIN_MS, c->rawlen);
+	CHECK(c->eof);
+	if (c->tls) {
+		if ((leak = find_marker(c->raw, c->rawlen)) != NULL)
+			tap_diag("PLAINTEXT on the wire at byte %zu of %zu: "
+			    "\"%.40s\"", (size_t)(leak - c->raw), c->rawlen,
+			    (const char *)leak);
+		CHECK(leak == NULL);
+		verify_tls(c);
+	} else {
+		if (c->rawlen != c->elen)
+			tap_diag("plain stream: %zu bytes, want %zu", c->rawlen,
+			    c->elen);
+		CHECK(c->rawlen == c->elen &&
+		    memcmp(c->raw, c->expect, c->elen) == 0);
+	}
+	if (c->peer >= 0)
+		close(c->peer);
+	c->peer = -1;
+}
+
+static void
+conn_free(struct conn *c)
+{
+	free(c->expect);
+	free(c->raw);
+	c->expect = c->raw = NULL;
+}
+
+/* ---- raw system calls from this program's own code ---- */
+
+static long
+raw_write(int fd, const void *buf, size_t len)
+{
+	long r;
+
+#if defined(__x86_64__)
+	__asm__ volatile ("syscall"
+	    : "=a" (r)
+	    : "0" ((long)SYS_write), "D" ((long)fd), "S" (buf), "d" (len)
+	    : "rcx", "r11", "memory");
+#elif defined(__aarch64__)
+	register long x8 __asm__("x8") = SYS_write;
+	register long x0 __asm__("x0") = fd;
+	register long x1 __asm__("x1") = (long)buf;
+	register long x2 __asm__("x2") = (long)len;
+
+	__asm__ volatile ("svc #0" : "+r" (x0) : "r" (x8), "r" (x1), "r" (x2)
+	    : "memory");
+	r = x0;
+#else
+	(void)fd;
+	(void)buf;
+	(void)len;
+	r = -ENOSYS;
+#endif
+	return (r);
+}
+
+#if defined(__x86_64__)
+/* The i386 ABI from 64-bit code: int $0x80, 32-bit pointers. */
+static long
+raw_write_i386(int fd, const void *buf, size_t len)
+{
+	long r;
+
+	__asm__ volatile ("int $0x80"
+	    : "=a" (r)
+	    : "0" (4L /* __NR_write, i386 */), "b" ((long)fd),
+	      "c" ((long)(uintptr_t)buf), "d" ((long)len)
+	    : "r8", "r9", "r10", "r11", "memory");
+	return (r);
+}
+
+/* The x32 ABI: the write number with __X32_SYSCALL_BIT. */
+static long
+raw_write_x32(int fd, const void *buf, size_t len)
+{
+	long r;
+
+	__asm__ volatile ("syscall"
+	    : "=a" (r)
+	    : "0" (0x40000000L | 1L), "D" ((long)fd), "S" (buf), "d" (len)
+	    : "rcx", "r11", "memory");
+	return (r);
+}
+#endif
+
+/* ---- data paths: each writes through one way, then the peer is read ---- */
+
+/*
+ * One way of writing.  pre runs after the pair is made and before the
+ * enable; run after it.  Either returns NULL, or why the case cannot run
+ * here (a skip).
+ */
+struct path {
+	const char	*tag;
+	const char	*name;
+	const char	*(*pre)(struct conn *);
+	const char	*(*run)(struct conn *);
+};
+
+/* A plain write() first and last: the stream is never empty. */
+static void
+bracket(struct conn *c, int sub)
+{
+	uint8_t b[64];
+
+	fill(b, sizeof(b), "bracket", sub);
+	CHECK_RET(write(c->fd, b, sizeof(b)), sizeof(b));
+	sent(c, b, sizeof(b));
+}
+
+/* 1. */
+static const char *
+run_pwritev2(struct conn *c)
+{
+	uint8_t a[200], b[150], d[250];
+	struct iovec iov[2] = { { a, sizeof(a) }, { b, sizeof(b) } };
+	struct iovec iov1 = { d, sizeof(d) };
+
+	fill(a, sizeof(a), "pwritev2", 1);
+	fill(b, sizeof(b), "pwritev2", 2);
+	fill(d, sizeof(d), "pwritev64v2", 3);
+	CHECK_RET(pwritev2(c->fd, iov, 2, -1, 0), sizeof(a) + sizeof(b));
+	sent(c, a, sizeof(a));
+	sent(c, b, sizeof(b));
+	CHECK_RET(pwritev64v2(c->fd, &iov1, 1, -1, 0), sizeof(d));
+	sent(c, d, sizeof(d));
+	return (NULL);
+}
+static const struct path P_PWRITEV2 = { "pwritev2",
+	"pwritev2(fd, iov, 2, -1, 0) and pwritev64v2(..., -1, 0): encrypted, "
+	"byte counts returned", NULL, run_pwritev2 };
+
+/* 2. */
+static const char *
+run_splice(struct conn *c)
+{
+	uint8_t a[500];
+	int p[2];
+
+	fill(a, sizeof(a), "splice", 1);
+	REQUIRE(pipe(p) == 0, NULL);
+	CHECK_RET(write(p[1], a, sizeof(a)), sizeof(a));
+	/* Two splices out of one pipe fill: 200 then the 300 left. */
+	CHECK_RET(splice(p[0], NULL, c->fd, NULL, 200, 0), 200);
+	CHECK_RET(splice(p[0], NULL, c->fd, NULL, 300, 0), 300);
+	sent(c, a, sizeof(a));
+	close(p[0]);
+	close(p[1]);
+	return (NULL);
+}
+static const struct path P_SPLICE = { "splice",
+	"splice() from a pipe into the socket (out_fd): encrypted", NULL,
+	run_splice };
+
+/* 3. */
+static const char *
+run_vmsplice(struct conn *c)
+{
+	static uint8_t a[4096] __attribute__((aligned(4096)));
+	struct iovec iov = { a, 400 };
+	int p[2];
+
+	fill(a, 400, "vmsplice", 1);
+	REQUIRE(pipe(p) == 0, NULL);
+	CHECK_RET(vmsplice(p[1], &iov, 1, 0), 400);
+	CHECK_RET(splice(p[0], NULL, c->fd, NULL, 400, 0), 400);
+	sent(c, a, 400);
+	close(p[0]);
+	close(p[1]);
+	return (NULL);
+}
+static const struct path P_VMSPLICE = { "vmsplice",
+	"vmsplice() of user memory into a pipe, then splice() into the "
+	"socket: encrypted", NULL, run_vmsplice };
+
+/* 4. */
+static const char *
+pre_stdio(struct conn *c)
+{
+	c->f_before = fdopen(c->fd, "w");
+	REQUIRE(c->f_before != NULL, NULL);
+	return (NULL);
+}
+
+static const char *
+run_stdio(struct conn *c)
+{
+	static char m1[301], m2[301], big[10001];
+	FILE *f;
+
+	REQUIRE(c->f_before != NULL, NULL);
+	fill(m1, 300, "fputs", 1);
+	fill(m2, 300, "fputs-before", 2);
+	fill(big, 10000, "fwrite-big", 3);
+	REQUIRE((f = fdopen(c->fd, "w")) != NULL, NULL);
+	CHECK(fputs(m1, f) >= 0);
+	CHECK_RET(fflush(f), 0);
+	sent(c, m1, 300);
+	/* The FILE made before TLS_TX was set, written after it. */
+	CHECK(fputs(m2, c->f_before) >= 0);
+	CHECK_RET(fflush(c->f_before), 0);
+	sent(c, m2, 300);
+	/* More than the buffer: stdio writes it straight through. */
+	CHECK_RET(fwrite(big, 1, 10000, f), 10000);
+	CHECK_RET(fflush(f), 0);
+	sent(c, big, 10000);
+	/*
+	 * Both FILEs are left open on purpose (the child _exit()s without
+	 * flushing them): fclose() would close the socket through libc's
+	 * internal close; case "fclose" pins that on its own.
+	 */
+	return (NULL);
+}
+static const struct path P_STDIO = { "stdio",
+	"stdio: fdopen(fd, \"w\") + fputs + fflush, a FILE fdopen'ed before "
+	"TLS_TX written after, a 10000-byte fwrite: encrypted", pre_stdio,
+	run_stdio };
+
+/* 5. */
+static int
+my_vdprintf(int fd, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vdprintf(fd, fmt, ap);
+	va_end(ap);
+	return (r);
+}
+
+static const char *
+run_dprintf(struct conn *c)
+{
+	char m1[301], m2[301], want[400];
+	int n;
+
+	fill(m1, 300, "dprintf", 1);
+	fill(m2, 300, "vdprintf", 2);
+	m1[300] = m2[300] = '\0';
+	CHECK_RET(dprintf(c->fd, "%s", m1), 300);
+	sent(c, m1, 300);
+	n = snprintf(want, sizeof(want), "%s|%d|%s", m2, 42, "end");
+	CHECK_RET(my_vdprintf(c->fd, "%s|%d|%s", m2, 42, "end"), n);
+	sent(c, want, (size_t)n);
+	return (NULL);
+}
+static const struct path P_DPRINTF = { "dprintf",
+	"dprintf and vdprintf: encrypted, byte counts returned", NULL,
+	run_dprintf };
+
+/* 6. */
+static const char *
+run_syscalls(struct conn *c)
+{
+	uint8_t a[200], b[210], m1[220], m2[230], w1[240], w2[250], p1[260],
+	    p2[270];
+	struct iovec mv[2] = { { m1, sizeof(m1) }, { m2, sizeof(m2) } };
+	struct iovec wv[2] = { { w1, sizeof(w1) }, { w2, sizeof(w2) } };
+	struct iovec pv[2] = { { p1, sizeof(p1) }, { p2, sizeof(p2) } };
+	struct msghdr msg = { .msg_iov = mv, .msg_iovlen = 2 };
+	off_t off = -1;
+
+	fill(a, sizeof(a), "SYS_write", 1);
+	fill(b, sizeof(b), "SYS_sendto", 2);
+	fill(m1, sizeof(m1), "SYS_sendmsg", 3);
+	fill(m2, sizeof(m2), "SYS_sendmsg", 4);
+	fill(w1, sizeof(w1), "SYS_writev", 5);
+	fill(w2, sizeof(w2), "SYS_writev", 6);
+	fill(p1, sizeof(p1), "SYS_pwritev2", 7);
+	fill(p2, sizeof(p2), "SYS_pwritev2", 8);
+	CHECK_RET(syscall(SYS_write, c->fd, a, sizeof(a)), sizeof(a));
+	sent(c, a, sizeof(a));
+	CHECK_RET(syscall(SYS_sendto, c->fd, b, sizeof(b), 0, NULL, 0),
+	    sizeof(b));
+	sent(c, b, sizeof(b));
+	CHECK_RET(syscall(SYS_sendmsg, c->fd, &msg, 0),
+	    sizeof(m1) + sizeof(m2));
+	sent(c, m1, sizeof(m1));
+	sent(c, m2, sizeof(m2));
+	CHECK_RET(syscall(SYS_writev, c->fd, wv, 2), sizeof(w1) + sizeof(w2));
+	sent(c, w1, sizeof(w1));
+	sent(c, w2, sizeof(w2));
+	/* The offset as two longs, low then high (glibc's LO_HI_LONG). */
+	CHECK_RET(syscall(SYS_pwritev2, c->fd, pv, 2, (long)off,
+	    (long)((uint64_t)off >> 32), 0), sizeof(p1) + sizeof(p2));
+	sent(c, p1, sizeof(p1));
+	sent(c, p2, sizeof(p2));
+	return (NULL);
+}
+static const struct path P_SYSCALLS = { "syscall",
+	"syscall(SYS_write, SYS_sendto, SYS_sendmsg, SYS_writev, SYS_pwritev2 "
+	"at -1): encrypted, byte counts returned", NULL, run_syscalls };
+
+/* 7. */
+static const char *
+run_rawasm(struct conn *c)
+{
+	uint8_t a[300], b[310];
+
+	if (raw_write(-1, a, 0) == -ENOSYS)
+		return ("no inline-asm system call for this architecture");
+	fill(a, sizeof(a), "raw-asm", 1);
+	fill(b, sizeof(b), "raw-asm", 2);
+	CHECK_RET(raw_write(c->fd, a, sizeof(a)), sizeof(a));
+	sent(c, a, sizeof(a));
+	CHECK_RET(raw_write(c->fd, b, sizeof(b)), sizeof(b));
+	sent(c, b, sizeof(b));
+	return (NULL);
+}
+static const struct path P_RAWASM = { "rawasm",
+	"a raw syscall instruction (SYS_write) in the program's own code: "
+	"encrypted", NULL, run_rawasm };
+
+/* 8. */
+static const char *
+run_internal(struct conn *c)
+{
+	uint8_t a[250], b[260], m[4][270];
+	struct iovec iv[4];
+	struct mmsghdr v[4];
+
+	fill(a, sizeof(a), "__write", 1);
+	fill(b, sizeof(b), "__send", 2);
+	memset(v, 0, sizeof(v));
+	for (int i = 0; i < 4; i++) {
+		fill(m[i], sizeof(m[i]), i < 2 ? "__sendmmsg" : "sendmmsg", 3 + i);
+		iv[i] = (struct iovec){ m[i], sizeof(m[i]) - (size_t)i };
+		v[i].msg_hdr.msg_iov = &iv[i];
+		v[i].msg_hdr.msg_iovlen = 1;
+	}
+	CHECK_RET(__write(c->fd, a, sizeof(a)), sizeof(a));
+	sent(c, a, sizeof(a));
+	CHECK_RET(__send(c->fd, b, sizeof(b), 0), sizeof(b));
+	sent(c, b, sizeof(b));
+	CHECK_RET(__sendmmsg(c->fd, v, 2, 0), 2);
+	CHECK(v[0].msg_len == 270 && v[1].msg_len == 269);
+	sent(c, m[0], 270);
+	sent(c, m[1], 269);
+	/* And libc's public sendmmsg, 2 messages. */
+	CHECK_RET(sendmmsg(c->fd, v + 2, 2, 0), 2);
+	CHECK(v[2].msg_len == 268 && v[3].msg_len == 267);
+	sent(c, m[2], 268);
+	sent(c, m[3], 267);
+	return (NULL);
+}
+static const struct path P_INTERNAL = { "internal",
+	"glibc's exported internal names __write, __send, __sendmmsg (2 "
+	"messages) and sendmmsg (2 messages): encrypted", NULL, run_internal };
+
+/* 9. */
+static const char *
+run_dlopen(struct conn *c)
+{
+	const char *path = getenv("KTLS_TEST_GUARD_DL");
+	long (*fn)(int, const void *, size_t);
+	uint8_t a[300];
+	void *h;
+
+	if (path == NULL || *path == '\0')
+		return ("KTLS_TEST_GUARD_DL (the guard_dl module) not set");
+	/* After the enable: the module is mapped after the filter. */
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL)
+		tap_diag("dlopen %s: %s", path, dlerror());
+	REQUIRE(h != NULL, NULL);
+	fn = (long (*)(int, const void *, size_t))dlsym(h, "guard_dl_write");
+	REQUIRE(fn != NULL, NULL);
+	if (fn(-1, a, 0) == -ENOSYS)
+		return ("no inline-asm system call for this architecture");
+	fill(a, sizeof(a), "dlopen-module", 1);
+	CHECK_RET(fn(c->fd, a, sizeof(a)), sizeof(a));
+	sent(c, a, sizeof(a));
+	return (NULL);
+}
+static const struct path P_DLOPEN = { "dlopen",
+	"a module dlopen'ed after the enable making a raw write syscall: "
+	"encrypted", NULL, run_dlopen };
+
+/* 10. */
+struct blocked {
+	int		fd;
+	const void	*buf;
+	size_t		len;
+	long		ret;
+	int		err, mask_err;
+};
+
+static void *
+blocked_main(void *arg)
+{
+	struct blocked *b = arg;
+	sigset_t all;
+
+	sigfillset(&all);
+	b->mask_err = pthread_sigmask(SIG_SETMASK, &all, NULL);
+	errno = 0;
+	b->ret = syscall(SYS_write, b->fd, b->buf, b->len);
+	b->err = errno;
+	return (NULL);
+}
+
+static const char *
+run_blocked(struct conn *c)
+{
+	uint8_t a[300];
+	struct blocked b = { c->fd, a, sizeof(a), 0, 0, 0 };
+	pthread_t t;
+
+	fill(a, sizeof(a), "sigblocked-thread", 1);
+	REQUIRE(pthread_create(&t, NULL, blocked_main, &b) == 0, NULL);
+	REQUIRE(fx_join_ms(t, 10000), NULL);
+	CHECK(b.mask_err == 0);
+	if (b.ret != (long)sizeof(a))
+		tap_diag("blocked thread: syscall(SYS_write) = %ld (%s)", b.ret,
+		    strerror(b.err));
+	CHECK(b.ret == (long)sizeof(a));
+	sent(c, a, sizeof(a));
+	return (NULL);
+}
+static const struct path P_BLOCKED = { "blocked",
+	"a thread that blocked every signal (pthread_sigmask, sigfillset) "
+	"doing syscall(SYS_write): encrypted, the process lives", NULL,
+	run_blocked };
+
+/* 11. */
+static const char *
+run_pwrite(struct conn *c)
+{
+	uint8_t a[300];
+	struct iovec iov = { a, sizeof(a) };
+
+	fill(a, sizeof(a), "pwrite", 1);
+	bracket(c, 1);
+	CHECK_ERR(pwrite(c->fd, a, sizeof(a), 0), ESPIPE);
+	CHECK_ERR(pwrite64(c->fd, a, sizeof(a), 0), ESPIPE);
+	CHECK_ERR(pwritev(c->fd, &iov, 1, 0), ESPIPE);
+	CHECK_ERR(pwritev2(c->fd, &iov, 1, 0, 0), ESPIPE);
+	CHECK_ERR(syscall(SYS_pwrite64, c->fd, a, sizeof(a), 0), ESPIPE);
+	bracket(c, 2);
+	return (NULL);
+}
+static const struct path P_PWRITE = { "pwrite",
+	"pwrite, pwrite64, pwritev, pwritev2 and syscall(SYS_pwrite64) at "
+	"offset 0: -1 ESPIPE, nothing of them in the stream", NULL, run_pwrite };
+
+/* 12. */
+static ssize_t
+send_fd(int us, int fd, bool raw)
+{
+	char x = 'x';
+	struct iovec iov = { &x, 1 };
+	union {
+		struct cmsghdr	h;
+		uint8_t		b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+	    .msg_control = cm.b, .msg_controllen = sizeof(cm.b) };
+
+	memset(&cm, 0, sizeof(cm));
+	cm.h.cmsg_level = SOL_SOCKET;
+	cm.h.cmsg_type = SCM_RIGHTS;
+	cm.h.cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(&cm.h), &fd, sizeof(fd));
+	return (raw ? syscall(SYS_sendmsg, us, &msg, 0) :
+	    sendmsg(us, &msg, 0));
+}
+
+/* One byte and one descriptor from the unix socket (the fd, or -1). */
+static int
+recv_fd(int us, char *byte)
+{
+	struct iovec iov = { byte, 1 };
+	union {
+		struct cmsghdr	h;
+		uint8_t		b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+	    .msg_control = cm.b, .msg_controllen = sizeof(cm.b) };
+	struct cmsghdr *h;
+	int fd = -1;
+
+	if (recvmsg(us, &msg, MSG_DONTWAIT) != 1)
+		return (-1);
+	for (h = CMSG_FIRSTHDR(&msg); h != NULL; h = CMSG_NXTHDR(&msg, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(h), sizeof(fd));
+	return (fd);
+}
+
+static const char *
+run_rights(struct conn *c)
+{
+	int u[2], other, got;
+	char byte = 0;
+
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, u) == 0,
+	    NULL);
+	bracket(c, 1);
+	CHECK_ERR(send_fd(u[0], c->fd, false), EPERM);
+	CHECK_ERR(recv(u[1], &byte, 1, MSG_DONTWAIT), EAGAIN);
+	CHECK_ERR(send_fd(u[0], c->fd, true), EPERM);
+	CHECK_ERR(recv(u[1], &byte, 1, MSG_DONTWAIT), EAGAIN);
+	/* Not over-refusing: a never-enabled socket passes as usual. */
+	other = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	REQUIRE(other >= 0, NULL);
+	CHECK_RET(send_fd(u[0], other, false), 1);
+	got = recv_fd(u[1], &byte);
+	CHECK(got >= 0 && byte == 'x');
+	if (got >= 0)
+		close(got);
+	close(other);
+	bracket(c, 2);
+	close(u[0]);
+	close(u[1]);
+	return (NULL);
+}
+static const struct path P_RIGHTS = { "rights",
+	"sendmsg and syscall(SYS_sendmsg) over AF_UNIX carrying the enabled "
+	"socket in SCM_RIGHTS: -1 EPERM, the unix peer gets nothing (EAGAIN); "
+	"a plain socket still passes", NULL, run_rights };
+
+/* 13, after an enable. */
+static const char *
+run_uring_after(struct conn *c)
+{
+	struct io_uring_params p;
+	long r;
+
+	bracket(c, 1);
+	memset(&p, 0, sizeof(p));
+	errno = 0;
+	r = syscall(__NR_io_uring_setup, 8, &p);
+	if (r != -1 || errno != ENOSYS)
+		tap_diag("io_uring_setup after the enable: %ld (%s), want -1 "
+		    "ENOSYS", r, strerror(errno));
+	CHECK(r == -1 && errno == ENOSYS);
+	if (r >= 0)
+		close((int)r);
+	bracket(c, 2);
+	return (NULL);
+}
+static const struct path P_URING_AFTER = { "uring",
+	"io_uring_setup after an enable: -1 ENOSYS", NULL, run_uring_after };
+
+/* 14. */
+static const char *
+run_aio(struct conn *c)
+{
+	aio_context_t ctx = 0;
+	uint8_t a[300], b[300], back[300];
+	struct iovec iov[2] = { { a, 150 }, { a + 150, 150 } };
+	struct iocb cb, *cbs[1] = { &cb };
+	struct io_event ev[4];
+	struct timespec zero = { 0, 0 }, five = { 5, 0 };
+	int tmp;
+
+	if (syscall(SYS_io_setup, 8, &ctx) != 0)
+		return ("io_setup fails here (Linux AIO not available)");
+	fill(a, sizeof(a), "aio-pwrite", 1);
+	bracket(c, 1);
+	memset(&cb, 0, sizeof(cb));
+	cb.aio_lio_opcode = IOCB_CMD_PWRITE;
+	cb.aio_fildes = (uint32_t)c->fd;
+	cb.aio_buf = (uint64_t)(uintptr_t)a;
+	cb.aio_nbytes = sizeof(a);
+	cb.aio_offset = 0;
+	CHECK_ERR(syscall(SYS_io_submit, ctx, 1, cbs), EPERM);
+	cb.aio_lio_opcode = IOCB_CMD_PWRITEV;
+	cb.aio_buf = (uint64_t)(uintptr_t)iov;
+	cb.aio_nbytes = 2;
+	CHECK_ERR(syscall(SYS_io_submit, ctx, 1, cbs), EPERM);
+	CHECK_RET(syscall(SYS_io_getevents, ctx, 0, 4, ev, &zero), 0);
+	/* Not over-refusing: a write to a file goes through. */
+	fill(b, sizeof(b), "aio-file", 2);
+	REQUIRE((tmp = fx_tmpfile(0, 0)) >= 0, NULL);
+	memset(&cb, 0, sizeof(cb));
+	cb.aio_lio_opcode = IOCB_CMD_PWRITE;
+	cb.aio_fildes = (uint32_t)tmp;
+	cb.aio_buf = (uint64_t)(uintptr_t)b;
+	cb.aio_nbytes = sizeof(b);
+	CHECK_RET(syscall(SYS_io_submit, ctx, 1, cbs), 1);
+	CHECK_RET(syscall(SYS_io_getevents, ctx, 1, 1, ev, &five), 1);
+	CHECK(ev[0].res == (int64_t)sizeof(b));
+	CHECK(pread(tmp, back, sizeof(back), 0) == (ssize_t)sizeof(back) &&
+	    memcmp(back, b, sizeof(b)) == 0);
+	close(tmp);
+	syscall(SYS_io_destroy, ctx);
+	bracket(c, 2);
+	return (NULL);
+}
+static const struct path P_AIO = { "aio",
+	"Linux AIO: io_submit of IOCB_CMD_PWRITE and PWRITEV on the enabled "
+	"socket: -1 EPERM, nothing sent; a file's PWRITE still completes",
+	NULL, run_aio };
+
+/* ---- beyond the brief: more ways of the same family ---- */
+
+static const char *
+run_more_syscalls(struct conn *c)
+{
+	uint8_t m[2][280], s[300];
+	struct iovec iv[2];
+	struct mmsghdr v[2];
+	int tmp, p[2];
+	off_t off = 0;
+
+	memset(v, 0, sizeof(v));
+	for (int i = 0; i < 2; i++) {
+		fill(m[i], sizeof(m[i]), "SYS_sendmmsg", 1 + i);
+		iv[i] = (struct iovec){ m[i], sizeof(m[i]) };
+		v[i].msg_hdr.msg_iov = &iv[i];
+		v[i].msg_hdr.msg_iovlen = 1;
+	}
+	CHECK_RET(syscall(SYS_sendmmsg, c->fd, v, 2, 0), 2);
+	CHECK(v[0].msg_len == 280 && v[1].msg_len == 280);
+	sent(c, m[0], 280);
+	sent(c, m[1], 280);
+	/* syscall(SYS_sendfile) from a file of marker bytes. */
+	fill(s, sizeof(s), "SYS_sendfile", 3);
+	REQUIRE((tmp = fx_tmpfile(0, 0)) >= 0, NULL);
+	REQUIRE(write(tmp, s, sizeof(s)) == (ssize_t)sizeof(s), NULL);
+	CHECK_RET(syscall(SYS_sendfile, c->fd, tmp, &off, sizeof(s)),
+	    sizeof(s));
+	sent(c, s, sizeof(s));
+	close(tmp);
+	/* syscall(SYS_splice) from a pipe. */
+	fill(s, sizeof(s), "SYS_splice", 4);
+	REQUIRE(pipe(p) == 0, NULL);
+	CHECK_RET(write(p[1], s, sizeof(s)), sizeof(s));
+	CHECK_RET(syscall(SYS_splice, p[0], NULL, c->fd, NULL, sizeof(s), 0),
+	    sizeof(s));
+	sent(c, s, sizeof(s));
+	close(p[0]);
+	close(p[1]);
+	return (NULL);
+}
+static const struct path P_MORE_SYSCALLS = { "more-syscalls",
+	"(beyond the brief) syscall(SYS_sendmmsg) of 2, syscall(SYS_sendfile) "
+	"from a file, syscall(SYS_splice) from a pipe: encrypted", NULL,
+	run_more_syscalls };
+
+static const char *
+pre_dup_before(struct conn *c)
+{
+	/* A second descriptor, made by libc's dup before TLS_TX. */
+	c->spare = dup(c->fd);
+	REQUIRE(c->spare >= 0, NULL);
+	return (NULL);
+}
+
+static const char *
+run_dup_before(struct conn *c)
+{
+	int d = c->spare;
+	uint8_t a[300], b[300];
+
+	fill(a, sizeof(a), "dup-before-write", 1);
+	fill(b, sizeof(b), "dup-before-SYS_write", 2);
+	/* Linux's kTLS is the socket's: every descriptor of it encrypts. */
+	CHECK_RET(write(d, a, sizeof(a)), sizeof(a));
+	sent(c, a, sizeof(a));
+	CHECK_RET(syscall(SYS_write, d, b, sizeof(b)), sizeof(b));
+	sent(c, b, sizeof(b));
+	CHECK_RET(close(d), 0);
+	return (NULL);
+}
+static const struct path P_DUP_BEFORE = { "dup-before",
+	"(beyond the brief) a descriptor dup'ed before the enable, written "
+	"after (write, syscall(SYS_write)): encrypted", pre_dup_before,
+	run_dup_before };
+
+static ssize_t
+sendmmsg_fd(int us, int fd, bool raw)
+{
+	char x = 'x';
+	struct iovec iov = { &x, 1 };
+	union {
+		struct cmsghdr	h;
+		uint8_t		b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct mmsghdr v;
+
+	memset(&cm, 0, sizeof(cm));
+	memset(&v, 0, sizeof(v));
+	cm.h.cmsg_level = SOL_SOCKET;
+	cm.h.cmsg_type = SCM_RIGHTS;
+	cm.h.cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(&cm.h), &fd, sizeof(fd));
+	v.msg_hdr = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1,
+	    .msg_control = cm.b, .msg_controllen = sizeof(cm.b) };
+	return (raw ? syscall(SYS_sendmmsg, us, &v, 1, 0) :
+	    sendmmsg(us, &v, 1, 0));
+}
+
+static const char *
+run_rights_more(struct conn *c)
+{
+	int u[2], d;
+	char byte;
+
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, u) == 0,
+	    NULL);
+	bracket(c, 1);
+	CHECK_ERR(sendmmsg_fd(u[0], c->fd, false), EPERM);
+	CHECK_ERR(sendmmsg_fd(u[0], c->fd, true), EPERM);
+	/* A dup of the enabled socket is the same socket. */
+	REQUIRE((d = dup(c->fd)) >= 0, NULL);
+	CHECK_ERR(send_fd(u[0], d, false), EPERM);
+	CHECK_ERR(send_fd(u[0], d, true), EPERM);
+	CHECK_ERR(recv(u[1], &byte, 1, MSG_DONTWAIT), EAGAIN);
+	close(d);
+	bracket(c, 2);
+	close(u[0]);
+	close(u[1]);
+	return (NULL);
+}
+static const struct path P_RIGHTS_MORE = { "rights-more",
+	"(beyond the brief) SCM_RIGHTS by sendmmsg and syscall(SYS_sendmmsg), "
+	"and of a dup of the enabled socket: -1 EPERM, the unix peer gets "
+	"nothing", NULL, run_rights_more };
+
+static const char *
+run_other_abi(struct conn *c)
+{
+#if defined(__x86_64__)
+	uint8_t *low;
+
+	low = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	REQUIRE(low != MAP_FAILED, NULL);
+	fill(low, 300, "int80", 1);
+	bracket(c, 1);
+	CHECK_RET(raw_write_i386(c->fd, low, 300), -EPERM);
+	CHECK_RET(raw_write_x32(c->fd, low, 300), -ENOSYS);
+	bracket(c, 2);
+	munmap(low, 4096);
+	return (NULL);
+#else
+	(void)c;
+	return ("x86_64 only (the i386 and x32 ABIs)");
+#endif
+}
+static const struct path P_OTHER_ABI = { "other-abi",
+	"(beyond the brief) write by int $0x80 (i386 ABI): -EPERM; by the x32 "
+	"number: -ENOSYS; nothing sent", NULL, run_other_abi };
+
+/* The data-path cases, each for every suite and family. */
+static const struct path *const data_paths[] = {
+	&P_PWRITEV2, &P_SPLICE, &P_VMSPLICE, &P_STDIO, &P_DPRINTF,
+	&P_SYSCALLS, &P_RAWASM, &P_INTERNAL, &P_DLOPEN, &P_BLOCKED,
+	&P_PWRITE, &P_RIGHTS, &P_URING_AFTER, &P_AIO,
+	&P_MORE_SYSCALLS, &P_DUP_BEFORE, &P_RIGHTS_MORE, &P_OTHER_ABI,
+};
+
+/* ---- running a case in a child ---- */
+
+typedef const char *(*case_fn)(const void *);
+
+/*
+ * Fork; the child runs fn (stdout shared, diagnostics as they come) and
+ * exits 0, 1 (a check failed) or 77 (skipped, the reason in the pipe).
+ * The parent, which never enables, prints the TAP line.
+ */
+static void
+run_case(case_fn fn, const void *arg, const char *fmt, ...)
+{
+	char name[512], why[256];
+	size_t wlen = 0;
+	int p[2], status;
+	ssize_t n;
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof(name), fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+	if (pipe(p) != 0 || (pid = fork()) < 0) {
+		tap_diag("pipe/fork: %s", strerror(errno));
+		tap_case_failed = 1;
+		tap_result("%s", name);
+		return;
+	}
+	if (pid == 0) {
+		const char *skip;
+
+		close(p[0]);
+		signal(SIGALRM, SIG_DFL);	/* not the parent's watchdog */
+		alarm(CASE_TIMEOUT_S);
+		skip = fn(arg);
+		if (skip != NULL)
+			(void)!write(p[1], skip, strlen(skip));
+		fflush(stdout);
+		_exit(skip != NULL ? 77 : tap_case_failed ? 1 : 0);
+	}
+	close(p[1]);
+	while (wlen < sizeof(why) - 1 &&
+	    (n = read(p[0], why + wlen, sizeof(why) - 1 - wlen)) > 0)
+		wlen += (size_t)n;
+	why[wlen] = '\0';
+	close(p[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+		tap_skip(why, "%s", name);
+		return;
+	}
+	if (WIFSIGNALED(status)) {
+		tap_diag("the case's process was killed by signal %d (%s)%s",
+		    WTERMSIG(status), strsignal(WTERMSIG(status)),
+		    WTERMSIG(status) == SIGALRM ? ": it hung" : "");
+		tap_case_failed = 1;
+	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		tap_case_failed = 1;
+	}
+	tap_result("%s", name);
+}
+
+struct path_arg {
+	const struct path	*path;
+	const struct lsuite	*ls;
+	int			family;
+};
+
+/* One path on one enabled connection. */
+static const char *
+case_path(const void *arg)
+{
+	const struct path_arg *a = arg;
+	struct conn c;
+	const char *skip = NULL;
+
+	if (conn_pair(&c, a->family, a->ls) != 0) {
+		tap_case_failed = 1;
+		return (NULL);
+	}
+	if (a->path->pre != NULL && (skip = a->path->pre(&c)) != NULL)
+		return (skip);
+	if (conn_enable(&c) != 0)
+		return (NULL);
+	if ((skip = a->path->run(&c)) != NULL)
+		return (skip);
+	conn_finish(&c);
+	conn_free(&c);
+	return (NULL);
+}
+
+/* ---- controls: the detector is not blind ---- */
+
+/*
+ * The same writes on a socket that never enables TLS: the raw bytes are
+ * exactly the marker writes, the detector finds the marker, and tlsdec
+ * rejects the stream.  (Also by hand: KTLS_TEST_GUARD_NO_ENABLE=1.)
+ */
+static const char *
+case_control(const void *arg)
+{
+	const int *family = arg;
+	struct conn c;
+	struct tlsdec *d;
+	struct fx_keys k;
+	union crypto_info ci;
+	uint8_t a[300];
+
+	REQUIRE(conn_pair(&c, *family, &suites[0]) == 0, NULL);
+	fill(a, sizeof(a), "control", 1);
+	CHECK_RET(write(c.fd, a, sizeof(a)), sizeof(a));
+	sent(&c, a, sizeof(a));
+	CHECK_RET(syscall(SYS_write, c.fd, a, sizeof(a)), sizeof(a));
+	sent(&c, a, sizeof(a));
+	CHECK_RET(raw_write(c.fd, a, sizeof(a)), sizeof(a));
+	sent(&c, a, sizeof(a));
+	conn_finish(&c);	/* plain: raw == exactly what was written */
+	CHECK(find_marker(c.raw, c.rawlen) == c.raw);
+	make_info(&suites[0], &ci, &k);
+	REQUIRE((d = tlsdec_new(&k.en)) != NULL, NULL);
+	CHECK(tlsdec_feed(d, c.raw, c.rawlen) == -1);
+	tlsdec_free(d);
+	conn_free(&c);
+	return (NULL);
+}
+
+/* ---- 13: a ring made before the first enable ---- */
+
+static int
+status_field(const char *field)
+{
+	char line[256];
+	size_t fl = strlen(field);
+	FILE *f = fopen("/proc/self/status", "re");
+	int v = -1;
+
+	if (f == NULL)
+		return (-1);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+			v = atoi(line + fl + 1);
+			break;
+		}
+	fclose(f);
+	return (v);
+}
+
+/*
+ * A fresh process (the case's child) makes an io_uring first: the ring
+ * could send behind any filter, so TLS_TX is refused (EPERM) and the
+ * socket stays plain TCP: a following write goes out unchanged.
+ */
+static const char *
+case_uring_before(const void *arg)
+{
+	struct io_uring_params p;
+	struct conn c;
+	uint8_t a[300];
+	long ring;
+
+	(void)arg;
+	memset(&p, 0, sizeof(p));
+	if ((ring = syscall(__NR_io_uring_setup, 8, &p)) < 0) {
+		static char why[128];
+
+		snprintf(why, sizeof(why), "io_uring_setup: %s",
+		    strerror(errno));
+		return (why);
+	}
+	REQUIRE(conn_pair(&c, AF_INET, &suites[1]) == 0, NULL);
+	make_info(c.ls, &c.ci, &c.k);
+	CHECK_RET(ulp(c.fd), 0);
+	CHECK_ERR(setsockopt(c.fd, SOL_TLS, TLS_TX, &c.ci, c.ls->size), EPERM);
+	tap_diag("Seccomp after the refused enable: %d",
+	    status_field("Seccomp"));
+	fill(a, sizeof(a), "uring-plain", 1);
+	CHECK_RET(write(c.fd, a, sizeof(a)), sizeof(a));
+	sent(&c, a, sizeof(a));
+	conn_finish(&c);	/* plain: the bytes exactly */
+	conn_free(&c);
+	close((int)ring);
+	return (NULL);
+}
+
+/* ---- 15: the filter appears at the first enable, not before ---- */
+
+static const char *
+case_seccomp_status(const void *arg)
+{
+	struct conn p, t, t2;
+	uint8_t a[300];
+	int filters;
+
+	(void)arg;
+	CHECK_RET(status_field("Seccomp"), 0);
+	REQUIRE(conn_pair(&p, AF_INET, &suites[0]) == 0, NULL);
+	fill(a, sizeof(a), "plain-before", 1);
+	CHECK_RET(syscall(SYS_write, p.fd, a, sizeof(a)), sizeof(a));
+	sent(&p, a, sizeof(a));
+	REQUIRE(conn_pair(&t, AF_INET, &suites[0]) == 0, NULL);
+	/* The ULP alone is not an enable. */
+	CHECK_RET(ulp(t.fd), 0);
+	CHECK_RET(status_field("Seccomp"), 0);
+	make_info(t.ls, &t.ci, &t.k);
+	t.tls = true;
+	CHECK_RET(setsockopt(t.fd, SOL_TLS, TLS_TX, &t.ci, t.ls->size), 0);
+	CHECK_RET(status_field("Seccomp"), 2);
+	filters = status_field("Seccomp_filters");
+	CHECK(filters >= 1);
+	/* The plain socket, written the same way: unchanged. */
+	fill(a, sizeof(a), "plain-after", 2);
+	CHECK_RET(syscall(SYS_write, p.fd, a, sizeof(a)), sizeof(a));
+	sent(&p, a, sizeof(a));
+	fill(a, sizeof(a), "enabled", 3);
+	CHECK_RET(syscall(SYS_write, t.fd, a, sizeof(a)), sizeof(a));
+	sent(&t, a, sizeof(a));
+	/* A second enable installs nothing more. */
+	REQUIRE(conn_pair(&t2, AF_INET, &suites[1]) == 0, NULL);
+	REQUIRE(conn_enable(&t2) == 0, NULL);
+	CHECK_RET(status_field("Seccomp_filters"), filters);
+	fill(a, sizeof(a), "enabled-2", 4);
+	CHECK_RET(syscall(SYS_write, t2.fd, a, sizeof(a)), sizeof(a));
+	sent(&t2, a, sizeof(a));
+	conn_finish(&p);
+	conn_finish(&t);
+	conn_finish(&t2);
+	conn_free(&p);
+	conn_free(&t);
+	conn_free(&t2);
+	return (NULL);
+}
+
+/* ---- 16: exec after an enable ---- */
+
+/* 1: a static ELF (no PT_INTERP), 0: dynamic, -1: not an ELF we read. */
+static int
+elf_static(const char *path)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = -1;
+
+	if (fd < 0)
+		return (-1);
+	if (pread(fd, &eh, sizeof(eh), 0) == (ssize_t)sizeof(eh) &&
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+	    eh.e_ident[EI_CLASS] == ELFCLASS64) {
+		r = 1;
+		for (int i = 0; i < eh.e_phnum; i++) {
+			if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff +
+			    (uint64_t)i * eh.e_phentsize)) != (ssize_t)sizeof(ph)) {
+				r = -1;
+				break;
+			}
+			if (ph.p_type == PT_INTERP)
+				r = 0;
+		}
+	}
+	close(fd);
+	return (r);
+}
+
+/* Run path with stdout a pipe: its exit status and what it printed. */
+static int
+run_exec(const char *path, char *const argv[], char *const envp[],
+    char *out, size_t outsz)
+{
+	int p[2], status = -1;
+	size_t len = 0;
+	ssize_t n;
+	pid_t pid;
+
+	out[0] = '\0';
+	if (pipe(p) != 0)
+		return (-1);
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		close(p[0]);
+		if (dup2(p[1], 1) != 1)
+			_exit(126);
+		close(p[1]);
+		execve(path, argv, envp);
+		_exit(127);
+	}
+	close(p[1]);
+	while (pid > 0 && len < outsz - 1 &&
+	    (n = read(p[0], out + len, outsz - 1 - len)) > 0)
+		len += (size_t)n;
+	out[len] = '\0';
+	close(p[0]);
+	if (pid > 0)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	return (status);
+}
+
+static void
+check_exec(const char *path, char *const argv[], char *const envp[])
+{
+	char out[256];
+	int st = run_exec(path, argv, envp, out, sizeof(out));
+
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 ||
+	    strcmp(out, "hello\n") != 0)
+		tap_diag("%s: %s %d, printed \"%s\"", path,
+		    WIFSIGNALED(st) ? "killed by signal" : "exit status",
+		    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), out);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(strcmp(out, "hello\n") == 0);
+}
+
+struct exec_arg {
+	const char	*path;
+	bool		drop_preload;
+};
+
+/* In a process that has enabled a socket: exec, print "hello\n", exit 0. */
+static const char *
+case_exec(const void *arg)
+{
+	const struct exec_arg *e = arg;
+	char *argv_bb[] = { "busybox", "echo", "hello", NULL };
+	char *argv_echo[] = { "echo", "hello", NULL };
+	char **envp;
+	size_t n = 0, j = 0;
+	struct conn c;
+	uint8_t a[300];
+	int st;
+
+	if (strcmp(e->path, "/bin/busybox") == 0 &&
+	    (st = elf_static(e->path)) != 1)
+		return (st < 0 ? "/bin/busybox missing (Debian busybox-static)" :
+		    "/bin/busybox is dynamically linked, not busybox-static");
+	while (environ[n] != NULL)
+		n++;
+	envp = calloc(n + 1, sizeof(*envp));
+	for (size_t i = 0; i < n; i++)
+		if (!e->drop_preload || strncmp(environ[i], "LD_PRELOAD=",
+		    11) != 0)
+			envp[j++] = environ[i];
+	REQUIRE(conn_pair(&c, AF_INET, &suites[0]) == 0, NULL);
+	REQUIRE(conn_enable(&c) == 0, NULL);
+	fill(a, sizeof(a), "exec-before", 1);
+	CHECK_RET(write(c.fd, a, sizeof(a)), sizeof(a));
+	sent(&c, a, sizeof(a));
+	check_exec(e->path, strcmp(e->path, "/bin/busybox") == 0 ? argv_bb :
+	    argv_echo, envp);
+	fill(a, sizeof(a), "exec-after", 2);
+	CHECK_RET(syscall(SYS_write, c.fd, a, sizeof(a)), sizeof(a));
+	sent(&c, a, sizeof(a));
+	conn_finish(&c);
+	conn_free(&c);
+	free(envp);
+	return (NULL);
+}
+
+/* ---- 17: the application's SIGSYS handler ---- */
+
+static volatile sig_atomic_t sys_a, sys_b, sys_code, sys_pid;
+
+static void
+on_sys_a(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	sys_code = si->si_code;
+	sys_pid = si->si_pid;
+	sys_a++;
+}
+
+static void
+on_sys_b(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	sys_code = si->si_code;
+	sys_pid = si->si_pid;
+	sys_b++;
+}
+
+/* kill() may land on any thread: wait for the handler to have run. */
+static bool
+wait_count(volatile sig_atomic_t *v, int want)
+{
+	for (int i = 0; i < 2000 && *v < want; i++)
+		fx_sleep_ms(1);
+	return (*v == want);
+}
+
+static const char *
+case_app_sigsys(const void *arg)
+{
+	struct sigaction sa, old;
+	struct conn c;
+	uint8_t a[300];
+
+	(void)arg;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sys_a;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	/* Before the enable. */
+	CHECK_RET(sigaction(SIGSYS, &sa, NULL), 0);
+	REQUIRE(conn_pair(&c, AF_INET, &suites[1]) == 0, NULL);
+	REQUIRE(conn_enable(&c) == 0, NULL);
+	memset(&old, 0, sizeof(old));
+	CHECK_RET(sigaction(SIGSYS, NULL, &old), 0);
+	if (old.sa_sigaction != on_sys_a || !(old.sa_flags & SA_SIGINFO))
+		tap_diag("sigaction(SIGSYS) after the enable: handler %p "
+		    "flags %#x, want %p SA_SIGINFO", (void *)old.sa_sigaction,
+		    (unsigned int)old.sa_flags, (void *)on_sys_a);
+	CHECK(old.sa_sigaction == on_sys_a && (old.sa_flags & SA_SIGINFO));
+	CHECK_RET(raise(SIGSYS), 0);
+	CHECK(sys_a == 1 && sys_code == SI_TKILL);
+	fill(a, sizeof(a), "sigsys-a", 1);
+	CHECK_RET(syscall(SYS_write, c.fd, a, sizeof(a)), sizeof(a));
+	sent(&c, a, sizeof(a));
+	CHECK(sys_a == 1);	/* the guard's trap is not the app's */
+	/* After the enable: another handler; the old one is returned. */
+	sa.sa_sigaction = on_sys_b;
+	memset(&old, 0, sizeof(old));
+	CHECK_RET(sigaction(SIGSYS, &sa, &old), 0);
+	CHECK(old.sa_sigaction == on_sys_a);
+	memset(&old, 0, sizeof(old));
+	CHECK_RET(sigaction(SIGSYS, NULL, &old), 0);
+	CHECK(old.sa_sigaction == on_sys_b);
+	CHECK_RET(kill(getpid(), SIGSYS), 0);
+	CHECK(wait_count(&sys_b, 1));
+	CHECK(sys_code == SI_USER && sys_pid == getpid() && sys_a == 1);
+	fill(a, sizeof(a), "sigsys-b", 2);
+	CHECK_RET(syscall(SYS_write, c.fd, a, sizeof(a)), sizeof(a));
+	sent(&c, a, sizeof(a));
+	CHECK_RET(raw_write(c.fd, a, sizeof(a)), sizeof(a));
+	sent(&c, a, sizeof(a));
+	CHECK(sys_a == 1 && sys_b == 1);
+	conn_finish(&c);
+	conn_free(&c);
+	return (NULL);
+}
+
+/* ---- beyond the brief: fclose() closes behind the engine ---- */
+
+/*
+ * fclose() of an fdopen()ed enabled socket closes the number through
+ * libc's internal close, which the interposer does not see.  The number
+ * is then free: a plain socket that gets it must stay plain (its peer
+ * sees exactly its bytes), and the old connection must still end, after
+ * its records, with EOF.
+ */
+static const char *
+case_fclose(const void *arg)
+{
+	const int *eof_first = arg;
+	struct conn c, n;
+	uint8_t a[300];
+	FILE *f;
+	int num;
+
+	REQUIRE(conn_pair(&c, AF_INET, &suites[0]) == 0, NULL);
+	REQUIRE(conn_enable(&c) == 0, NULL);
+	num = c.fd;
+	REQUIRE((f = fdopen(c.fd, "w")) != NULL, NULL);
+	fill(a, sizeof(a), "fclose", 1);
+	CHECK_RET(fwrite(a, 1, sizeof(a), f), sizeof(a));
+	sent(&c, a, sizeof(a));
+	CHECK_RET(fclose(f), 0);
+	c.closed = true;
+	if (*eof_first) {
+		/* Nothing else happens: the peer gets the records, then EOF. */
+		conn_finish(&c);
+		conn_free(&c);
+		return (NULL);
+	}
+	/* A new plain pair: its client socket takes the lowest free number. */
+	REQUIRE(conn_pair(&n, AF_INET, &suites[0]) == 0, NULL);
+	if (n.fd != num)
+		tap_diag("the new socket got fd %d, not %d: weaker", n.fd, num);
+	fill(a, sizeof(a), "after-fclose-plain", 2);
+	CHECK_RET(write(n.fd, a, sizeof(a)), sizeof(a));
+	sent(&n, a, sizeof(a));
+	CHECK_RET(syscall(SYS_write, n.fd, a, sizeof(a)), sizeof(a));
+	sent(&n, a, sizeof(a));
+	conn_finish(&n);	/* plain: exactly its bytes */
+	conn_finish(&c);
+	conn_free(&n);
+	conn_free(&c);
+	return (NULL);
+}
+
+/* ---- 18: a packet capture sees no marker ---- */
+
+struct cap_arg {
+	const struct lsuite	*ls;
+	int			family;
+};
+
+#define CONTROL_MARK	"KTLS-PLAIN-CONTROL"
+
+static const char *
+case_capture(const void *arg)
+{
+	static const struct path *const cap_paths[] = {
+		&P_PWRITEV2, &P_SPLICE, &P_VMSPLICE, &P_STDIO, &P_DPRINTF,
+		&P_SYSCALLS, &P_RAWASM, &P_INTERNAL, &P_DLOPEN, &P_BLOCKED,
+		&P_MORE_SYSCALLS, &P_PWRITE, &P_RIGHTS, &P_AIO,
+	};
+	enum { NP = sizeof(cap_paths) / sizeof(cap_paths[0]) + 2 };
+	const struct cap_arg *ca = arg;
+	static char why[160];
+	struct sockaddr_ll sll;
+	struct tpacket_stats pst;
+	socklen_t pl = sizeof(pst);
+	struct ifreq ifr;
+	uint8_t prefix[NP][32], *frame, ctl[400];
+	bool seen[NP];
+	size_t npre = 0, frames = 0, leaks = 0, ctl_frames = 0;
+	uint64_t wire = 0, captured = 0;
+	int s, ps, rcv = 32 << 20;
+	struct conn c;
+	ssize_t n;
+
+	if (unshare(CLONE_NEWNET) != 0) {
+		snprintf(why, sizeof(why), "unshare(CLONE_NEWNET): %s",
+		    strerror(errno));
+		return (why);
+	}
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	REQUIRE(s >= 0, NULL);
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	REQUIRE(ioctl(s, SIOCGIFFLAGS, &ifr) == 0, NULL);
+	ifr.ifr_flags |= IFF_UP;
+	REQUIRE(ioctl(s, SIOCSIFFLAGS, &ifr) == 0, NULL);
+	close(s);
+	if (ca->family == AF_INET6) {
+		struct sockaddr_in6 s6 = { .sin6_family = AF_INET6,
+		    .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+
+		s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s < 0 || bind(s, (struct sockaddr *)&s6, sizeof(s6)) != 0) {
+			snprintf(why, sizeof(why), "::1 in the new namespace: "
+			    "%s", strerror(errno));
+			return (why);
+		}
+		close(s);
+	}
+	ps = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	REQUIRE(ps >= 0, NULL);
+	if (setsockopt(ps, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) != 0)
+		setsockopt(ps, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	memset(&sll, 0, sizeof(sll));
+	sll.sll_family = AF_PACKET;
+	sll.sll_protocol = htons(ETH_P_ALL);
+	sll.sll_ifindex = (int)if_nametoindex("lo");
+	REQUIRE(bind(ps, (struct sockaddr *)&sll, sizeof(sll)) == 0, NULL);
+
+	for (size_t i = 0; i < NP - 2; i++) {
+		const struct path *p = cap_paths[i];
+		const char *skip;
+		int before = tap_case_failed;
+
+		tap_case_failed = 0;
+		REQUIRE(conn_pair(&c, ca->family, ca->ls) == 0, NULL);
+		skip = p->pre != NULL ? p->pre(&c) : NULL;
+		if (skip == NULL && conn_enable(&c) == 0)
+			skip = p->run(&c);
+		if (skip != NULL) {
+			tap_diag("capture: %s skipped: %s", p->tag, skip);
+			close(c.fd);
+			close(c.peer);
+		} else {
+			conn_finish(&c);
+			wire += c.rawlen;
+			if (c.rawlen >= sizeof(prefix[0]))
+				memcpy(prefix[npre++], c.raw, sizeof(prefix[0]));
+		}
+		if (tap_case_failed)
+			tap_diag("capture: path %s failed its own checks",
+			    p->tag);
+		tap_case_failed |= before;
+		conn_free(&c);
+	}
+	/* A plain control connection: its bytes must show in the capture. */
+	REQUIRE(conn_pair(&c, ca->family, ca->ls) == 0, NULL);
+	for (size_t i = 0; i < sizeof(ctl); i++)
+		ctl[i] = (uint8_t)CONTROL_MARK "-"[i % (sizeof(CONTROL_MARK))];
+	CHECK_RET(write(c.fd, ctl, sizeof(ctl)), sizeof(ctl));
+	sent(&c, ctl, sizeof(ctl));
+	conn_finish(&c);
+	conn_free(&c);
+
+	memset(seen, 0, sizeof(seen));
+	frame = malloc(256 * 1024);
+	while ((n = recv(ps, frame, 256 * 1024, MSG_DONTWAIT | MSG_TRUNC)) >= 0) {
+		size_t len = (size_t)n > 256 * 1024 ? 256 * 1024 : (size_t)n;
+
+		if ((size_t)n > len)
+			tap_diag("a frame of %zd bytes, cut to %zu", n, len);
+		frames++;
+		captured += len;
+		if (find_marker(frame, len) != NULL) {
+			const uint8_t *m = find_marker(frame, len);
+
+			if (leaks++ < 3)
+				tap_diag("PLAINTEXT in frame %zu (%zu bytes) at "
+				    "%zu: \"%.40s\"", frames, len,
+				    (size_t)(m - frame), (const char *)m);
+		}
+		if (memmem(frame, len, CONTROL_MARK, sizeof(CONTROL_MARK) - 1))
+			ctl_frames++;
+		for (size_t i = 0; i < npre; i++)
+			if (!seen[i] && memmem(frame, len, prefix[i],
+			    sizeof(prefix[i])) != NULL)
+				seen[i] = true;
+	}
+	CHECK(errno == EAGAIN || errno == EWOULDBLOCK);
+	free(frame);
+	memset(&pst, 0, sizeof(pst));
+	CHECK(getsockopt(ps, SOL_PACKET, PACKET_STATISTICS, &pst, &pl) == 0);
+	tap_diag("capture: %zu frames, %llu bytes; %llu TLS wire bytes sent "
+	    "on %zu connections; %u dropped", frames,
+	    (unsigned long long)captured, (unsigned long long)wire, npre,
+	    pst.tp_drops);
+	CHECK(leaks == 0);
+	CHECK(pst.tp_drops == 0);
+	/* Not vacuous: it saw all the traffic, each stream, the control. */
+	CHECK(wire > 0 && captured >= wire);
+	for (size_t i = 0; i < npre; i++)
+		if (!seen[i]) {
+			tap_diag("capture: connection %zu's first bytes in no "
+			    "frame", i);
+			tap_case_failed = 1;
+		}
+	CHECK(ctl_frames > 0);
+	close(ps);
+	return (NULL);
+}
+
+/* ---- main ---- */
+
+int
+main(void)
+{
+	static const int fams[2] = { AF_INET, AF_INET6 };
+	static const int zero = 0, one = 1;
+	static const struct exec_arg ex_bb = { "/bin/busybox", false };
+	static const struct exec_arg ex_echo = { "/bin/echo", true };
+	static const struct exec_arg ex_echo_pre = { "/bin/echo", false };
+	char v6why[128] = "";
+	const char *e = getenv("KTLS_TEST_GUARD_NO_ENABLE");
+	int s;
+
+	fx_watchdog(290);
+	no_enable = e != NULL && *e == '1';
+	if (no_enable)
+		tap_diag("KTLS_TEST_GUARD_NO_ENABLE=1: no TLS_TX; every "
+		    "data-path case must fail");
+	/* ::1 usable?  (A socket here: the parent never enables.) */
+	{
+		struct sockaddr_in6 s6 = { .sin6_family = AF_INET6,
+		    .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+
+		s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s < 0 || bind(s, (struct sockaddr *)&s6, sizeof(s6)) != 0)
+			snprintf(v6why, sizeof(v6why), "::1 not usable: %s",
+			    strerror(errno));
+		if (s >= 0)
+			close(s);
+	}
+
+	for (int f = 0; f < 2; f++) {
+		if (fams[f] == AF_INET6 && v6why[0] != '\0') {
+			tap_skip(v6why, "control (%s)", fam_name(fams[f]));
+			continue;
+		}
+		run_case(case_control, &fams[f], "control (%s): on a "
+		    "never-enabled socket the detector finds the marker and "
+		    "tlsdec rejects the stream", fam_name(fams[f]));
+	}
+
+	for (size_t i = 0; i < sizeof(data_paths) / sizeof(data_paths[0]); i++)
+		for (int si = 0; si < NSUITES; si++)
+			for (int f = 0; f < 2; f++) {
+				struct path_arg a = { data_paths[i],
+				    &suites[si], fams[f] };
+
+				if (fams[f] == AF_INET6 && v6why[0] != '\0') {
+					tap_skip(v6why, "%s (%s, %s)",
+					    a.path->name, a.ls->name,
+					    fam_name(a.family));
+					continue;
+				}
+				run_case(case_path, &a, "%s (%s, %s)",
+				    a.path->name, a.ls->name,
+				    fam_name(a.family));
+			}
+
+	run_case(case_uring_before, NULL, "io_uring made before the first "
+	    "enable: TLS_TX -1 EPERM, the socket stays plain TCP and a write "
+	    "goes out unchanged");
+	run_case(case_seccomp_status, NULL, "/proc/self/status Seccomp: 0 "
+	    "before the first enable (ULP alone included), 2 after; a second "
+	    "enable adds no filter; a plain socket written by syscall(SYS_write) "
+	    "before and after is unchanged");
+	run_case(case_exec, &ex_bb, "exec after an enable: static busybox echo "
+	    "hello exits 0 and prints \"hello\\n\"");
+	run_case(case_exec, &ex_echo, "exec after an enable: /bin/echo hello "
+	    "without LD_PRELOAD exits 0 and prints \"hello\\n\"");
+	run_case(case_exec, &ex_echo_pre, "(beyond the brief) exec after an "
+	    "enable: /bin/echo hello with the interposer preloaded again "
+	    "exits 0 and prints \"hello\\n\"");
+	run_case(case_app_sigsys, NULL, "the application's SIGSYS handler: set "
+	    "before the enable and replaced after it, sigaction reads it back, "
+	    "raise/kill reach it (SI_TKILL, SI_USER), syscall(SYS_write) still "
+	    "encrypted and not seen by it");
+	run_case(case_fclose, &one, "(beyond the brief) fclose of a FILE on an "
+	    "enabled socket: the peer gets the records, then EOF");
+	run_case(case_fclose, &zero, "(beyond the brief) fclose of a FILE on an "
+	    "enabled socket: a plain socket that gets the number stays plain");
+
+	for (int si = 0; si < NSUITES; si++)
+		for (int f = 0; f < 2; f++) {
+			struct cap_arg a = { &suites[si], fams[f] };
+
+			if (fams[f] == AF_INET6 && v6why[0] != '\0') {
+				tap_skip(v6why, "packet capture (%s, %s)",
+				    a.ls->name, fam_name(a.family));
+				continue;
+			}
+			run_case(case_capture, &a, "packet capture on lo in a "
+			    "network namespace of its own (%s, %s): no marker "
+			    "in any frame, every stream and a plain control "
+			    "seen", a.ls->name, fam_name(a.family));
+		}
+	return (tap_done());
+}
