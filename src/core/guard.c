@@ -87,13 +87,13 @@
 
 /*
  * The engine's system-call page: the same address in every image, so
- * that every filter, inherited ones too, leaves it alone.  Far below
- * where the kernel maps libraries (just under the stack, a random 0-1 TiB
- * lower) and inside what both sanitizers let a program map: ASan's high
- * memory (above 0x10007fff8000) and TSan's "modules" range (0x7c00...,
- * where GCC 12's libtsan reserves 0x6000...-0x7b08... for itself).
+ * that every filter, inherited ones too, leaves it alone.  Below where
+ * the kernel maps libraries (under the stack, a random 0-1 TiB lower:
+ * 0x7eff... at the lowest) and inside what both sanitizers let a program
+ * map: ASan's high memory (above 0x10007fff8000) and the gap GCC 12's
+ * libtsan leaves between its reservations (which end at 0x7e8000000000).
  */
-#define GADGET_ADDR	0x7c6b74000000UL
+#define GADGET_ADDR	0x7e8b74000000UL
 #define GADGET_SIZE	4096UL
 /* SECCOMP_RET_DATA of the guard's traps: si_errno of its SIGSYS. */
 #define GUARD_MAGIC	0x6b74

@@ -234,6 +234,14 @@ dlmopen(Lmid_t lmid, const char *file, int mode)
 	return (h);
 }
 
+/*
+ * A sanitizer runtime loaded before the interposer finds the signal calls
+ * below as libc's, and calls them while it sets itself up: so they are not
+ * instrumented, and only SIGSYS goes into the engine.
+ */
+#define KTI_NOSAN	__attribute__((no_sanitize("thread", "address", \
+	"undefined")))
+
 /* ---- signal masks ---- */
 
 typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);
@@ -244,7 +252,7 @@ typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);
  * SIGSYS has no other use (a seccomp or bad-syscall SIGSYS is
  * synchronous), so the set is taken without it.
  */
-static const sigset_t *
+KTI_NOSAN static const sigset_t *
 without_sigsys(int how, const sigset_t *set, sigset_t *copy)
 {
 	if (set == NULL || how == SIG_UNBLOCK || !sigismember(set, SIGSYS))
@@ -254,7 +262,7 @@ without_sigsys(int how, const sigset_t *set, sigset_t *copy)
 	return (copy);
 }
 
-KTI_EXPORT int
+KTI_EXPORT KTI_NOSAN int
 pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
 	static sigmask_fn next;
@@ -265,7 +273,7 @@ pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 	return (next(how, without_sigsys(how, set, &copy), old));
 }
 
-KTI_EXPORT int
+KTI_EXPORT KTI_NOSAN int
 sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
 	static sigmask_fn next;
@@ -283,16 +291,31 @@ sigprocmask(int how, const sigset_t *set, sigset_t *old)
  * installed over the guard's handler (ktls_sigaction()); glibc's signal()
  * and its kin call its internal sigaction, not this one, so each is here.
  */
-KTI_EXPORT int
-sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
+typedef int (*sigaction_fn)(int, const struct sigaction *,
+    struct sigaction *);
+
+KTI_NOSAN static int
+kti_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
-	return (ktls_sigaction(sig, act, oact));
+	static sigaction_fn next;
+
+	if (sig == SIGSYS)
+		return (ktls_sigaction(sig, act, oact));
+	if (next == NULL)
+		next = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
+	return (next(sig, act, oact));
 }
 
-KTI_EXPORT int
+KTI_EXPORT KTI_NOSAN int
+sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
+{
+	return (kti_sigaction(sig, act, oact));
+}
+
+KTI_EXPORT KTI_NOSAN int
 __sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
-	return (ktls_sigaction(sig, act, oact));
+	return (kti_sigaction(sig, act, oact));
 }
 
 /* signal(3) with glibc's BSD semantics (SA_RESTART, handler kept). */
@@ -307,7 +330,7 @@ signal_as(int sig, sighandler_t h, int flags)
 	sigemptyset(&sa.sa_mask);
 	if (h != SIG_DFL && h != SIG_IGN && !(flags & SA_NODEFER))
 		sigaddset(&sa.sa_mask, sig);
-	if (ktls_sigaction(sig, &sa, &old) != 0)
+	if (kti_sigaction(sig, &sa, &old) != 0)
 		return (SIG_ERR);
 	return (old.sa_handler);
 }
