@@ -608,15 +608,18 @@ neg(long r)
  * itself.  Refused (EPERM) when any request writes one; otherwise made.
  */
 static long
-guarded_io_submit(long ctx, long nr, struct iocb **iocbs)
+guarded_io_submit(long ctx, long nr, struct iocb **iocbs, bool child)
 {
 	for (long i = 0; i < nr; i++) {
 		const struct iocb *cb = iocbs[i];
+		int fd = (int)cb->aio_fildes;
 
 		if ((cb->aio_lio_opcode == IOCB_CMD_PWRITE ||
 		    cb->aio_lio_opcode == IOCB_CMD_PWRITEV) &&
-		    ktls_fd_is_enabled((int)cb->aio_fildes)) {
-			ktls_counter_add(KC_GUARD_REFUSED, 1);
+		    (child ? ktls_fd_is_enabled_ro(fd) :
+		    ktls_fd_is_enabled(fd))) {
+			if (!child)
+				ktls_counter_add(KC_GUARD_REFUSED, 1);
 			return (i > 0 ? i : -EPERM);
 		}
 	}
@@ -630,8 +633,13 @@ guarded_io_submit(long ctx, long nr, struct iocb **iocbs)
 static long
 dispatch_child(long nr, const long *a)
 {
-	if (nr != SYS_io_submit && nr != SYS_io_uring_setup &&
-	    ktls_fd_is_enabled_ro((int)a[nr == SYS_splice ? 2 : 0]))
+	if (nr == SYS_io_submit)
+		return (guarded_io_submit(a[0], a[1], (struct iocb **)a[2],
+		    true));
+	if (nr == SYS_io_uring_setup)
+		return (guard_allow_uring ? gadget(nr, a[0], a[1], 0, 0, 0, 0) :
+		    -ENOSYS);
+	if (ktls_fd_is_enabled_ro((int)a[nr == SYS_splice ? 2 : 0]))
 		return (-EPERM);
 	if (nr == SYS_sendmsg && a[1] != 0 &&
 	    ktls_rights_check((const struct msghdr *)a[1], true) != 0)
@@ -693,7 +701,8 @@ dispatch(long nr, const long *a)
 		}
 		return (gadget(nr, a[0], a[1], 0, 0, 0, 0));
 	case SYS_io_submit:
-		return (guarded_io_submit(a[0], a[1], (struct iocb **)a[2]));
+		return (guarded_io_submit(a[0], a[1], (struct iocb **)a[2],
+		    false));
 	default:
 		return (gadget(nr, a[0], a[1], a[2], a[3], a[4], a[5]));
 	}
