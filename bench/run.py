@@ -27,6 +27,22 @@ clients to another.
  3. Encryption speed per core: build/bench/crypto_speed --json (each
     backend, when built) and `openssl speed -evp aes-128-gcm` (OpenSSL EVP).
  4. Memory: build/bench/idle_conns --json: RSS per idle enabled connection.
+ 5. Guard (src/core/guard.c, invariant 7; issue 10): what it costs.
+      (i)  build/bench/guard_cost, ns per call of write-family calls on
+           descriptors that are never enabled (and on the enabled socket),
+           one process per configuration: no interposer; the interposer
+           with nothing enabled (no filter); the interposer after an
+           enable (the filter on); the same with KTLS_GUARD=0 (no filter).
+           /proc/PID/status Seccomp must say 0, 0, 2, 0, or the bench
+           fails.
+      (ii) nginx under ktls-run with the guard on and with KTLS_GUARD=0 in
+           its environment (the interposer reads it at load time, before
+           nginx clears its environment), two servers, rounds interleaved
+           on/off: large-file server CPU-s/GiB as in 1, 1 KiB wrk
+           requests/s as in 2, and the on/off ratio of each round.  The
+           worker's Seccomp must be 0 before its first TLS request in both,
+           then 2 with the guard and 0 without, after every run, or the
+           bench fails.
 
 The machine may be shared: the bench waits (at most --wait-idle s) for
 the CPUs to be idle, and a run during which other work took more than 15%
@@ -157,11 +173,18 @@ class BenchNginx(kn.Nginx):
     pinned to one CPU (taskset: ktls's threads inherit it), with three
     bench-only changes: no access log, keep-alive connections that last
     (no handshakes in the middle of a wrk run), and TLS 1.3 restricted to
-    AES-128-GCM (wrk cannot choose)."""
+    AES-128-GCM (wrk cannot choose).  env: variables set in nginx's
+    environment (ktls-run passes it on; the interposer reads KTLS_* when
+    it is loaded, before nginx clears its environment).  KTLS_GUARD is
+    never inherited from the bench's own: the figures are with the guard
+    unless a server is started with KTLS_GUARD=0 on purpose."""
 
-    def __init__(self, d, ktls_run, cpu):
+    def __init__(self, d, ktls_run, cpu, env=None):
         super().__init__(d, ktls_run, workers=1)
         self.cpu = cpu
+        self.env = dict(os.environ)
+        self.env.pop("KTLS_GUARD", None)
+        self.env.update(env or {})
 
     def _patch(self, path):
         with open(path) as f:
@@ -193,7 +216,8 @@ class BenchNginx(kn.Nginx):
             cmd = ["taskset", "-c", str(self.cpu)] + cmd
             self.log = open(os.path.join(self.d, "nginx.out"), "ab")
             self.proc = kn.spawn(cmd, server=True, stdin=subprocess.DEVNULL,
-                                 stdout=self.log, stderr=subprocess.STDOUT)
+                                 stdout=self.log, stderr=subprocess.STDOUT,
+                                 env=self.env)
             end = time.monotonic() + timeout
             while time.monotonic() < end and self.proc.poll() is None:
                 if (kn.port_open(self.port) and kn.port_open(self.http_port)
@@ -301,10 +325,20 @@ def thread_affinity(pid):
     return out
 
 
-def run_checked(cmd, timeout, what):
+def seccomp_state(pid):
+    """/proc/PID/status Seccomp: 0 none, 2 a filter (the guard's)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Seccomp:"):
+                return int(line.split()[1])
+    raise BenchError("/proc/%d/status has no Seccomp line" % pid)
+
+
+def run_checked(cmd, timeout, what, env=None):
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           stdin=subprocess.DEVNULL, timeout=timeout)
+                           stdin=subprocess.DEVNULL, timeout=timeout,
+                           env=env)
     except subprocess.TimeoutExpired:
         raise BenchError("%s: timed out after %d s" % (what, timeout))
     if p.returncode != 0:
@@ -319,6 +353,8 @@ class Bench:
         self.build = os.path.abspath(args.build)
         self.ktls_run = os.path.join(self.build, "tools", "ktls-run")
         self.ktls_stat = os.path.join(self.build, "tools", "ktls-stat")
+        self.preload = os.path.join(self.build, "src", "interpose",
+                                    "libktls-preload.so")
         for f in (self.ktls_run, self.ktls_stat, kn.NGINX):
             if not os.access(f, os.X_OK):
                 raise BenchError("%s missing: build first (make)" % f)
@@ -331,6 +367,11 @@ class Bench:
         self.wrk_runs = 2 if self.quick else 3
         self.wrk_secs = 2 if self.quick else 5
         self.big_bytes = (256 << 20) if self.quick else GIB
+        # The guard: nginx rounds (each on and off), guard_cost's batches
+        # per process and processes per configuration.
+        self.guard_runs = 2 if self.quick else 5
+        self.guard_batches = 11 if self.quick else 21
+        self.guard_passes = 1 if self.quick else 3
         self.results = {}
         self.tmp = None
         self.servers = {}
@@ -356,15 +397,20 @@ class Bench:
                 pass
         return www
 
-    def start_servers(self, www):
-        kn.make_cert(self.tmp)
-        for mode, run in (("stock", None), ("ktls", self.ktls_run)):
+    def start_servers(self, www, servers=None):
+        """servers: (mode, ktls-run or None, env) of each; by default the
+        stock nginx and the one under ktls-run."""
+        if servers is None:
+            servers = (("stock", None, None), ("ktls", self.ktls_run, None))
+        if not os.path.exists(os.path.join(self.tmp, "cert.pem")):
+            kn.make_cert(self.tmp)
+        for mode, run, env in servers:
             d = os.path.join(self.tmp, mode)
             os.makedirs(d)
             for f in ("cert.pem", "key.pem"):
                 shutil.copy(os.path.join(self.tmp, f), d)
             os.symlink(www, os.path.join(d, "www"))
-            n = BenchNginx(d, run, self.server_cpu)
+            n = BenchNginx(d, run, self.server_cpu, env)
             if not n.start():
                 raise BenchError("nginx (%s) did not start: %s" % (
                     mode, n.error_log()[-1000:]))
@@ -438,7 +484,7 @@ class Bench:
         n = self.servers["stock" if mode == "http" else mode]
         url = n.url("big", tls)
         pids = n.pids()
-        tx0 = self.tx_bytes(n, True) if mode == "ktls" else None
+        tx0 = self.tx_bytes(n, True) if n.ktls_run else None
         c0, n0, t0 = cpu_stat(), sched_ns(pids), cpu_ticks(pids)
         k0 = child_cpu_s()
         w0 = time.monotonic()
@@ -463,7 +509,7 @@ class Bench:
             r["cpu_s"] + r["client_cpu_s"], r["wall_s"])
         r["cpu_s_per_gib"] = r["cpu_s"] / (size / GIB)
         r["gbps"] = size / ttotal / 1e9
-        if mode == "ktls":
+        if n.ktls_run:
             tx1 = self.tx_bytes(n)
             r["ktls_tx_bytes"] = tx1 - tx0
             if tx1 - tx0 < size:
@@ -517,6 +563,8 @@ class Bench:
             "cpu_measure": "utime+stime of nginx master+worker (all threads)"
                            ", /proc/PID/stat, %d ticks/s" % CLK_TCK,
             "ktls_worker_threads_affinity": thread_affinity(ktls_worker),
+            # These figures include the guard's cost: 2 = its filter is on.
+            "ktls_worker_seccomp": seccomp_state(ktls_worker),
             "runs": runs, "summary": summary,
             "ratio_stock_over_ktls_cpu": ratio,
         }
@@ -526,7 +574,7 @@ class Bench:
     def wrk(self, mode, name, secs):
         n = self.servers[mode]
         url = n.url(name)
-        tx0 = self.tx_bytes(n, True) if mode == "ktls" else None
+        tx0 = self.tx_bytes(n, True) if n.ktls_run else None
         t0, c0, k0, w0 = cpu_ticks(n.pids()), cpu_stat(), child_cpu_s(), \
             time.monotonic()
         out = run_checked(self.client(
@@ -550,7 +598,7 @@ class Bench:
         if err:
             r["socket_errors"] = err.group(1).strip()
         size = os.path.getsize(os.path.join(self.tmp, "www", name))
-        if mode == "ktls":
+        if n.ktls_run:
             tx1 = self.tx_bytes(n)
             r["ktls_tx_bytes"] = tx1 - tx0
             if tx1 - tx0 < r["requests"] * size:
@@ -664,6 +712,224 @@ class Bench:
                 r["enabled"]["rss_kib"]["after"]))
         self.results["memory"] = r
 
+    # ------------------------------------------------------------ guard
+
+    def check_guard(self, mode, want):
+        """The guard state of mode's worker (Seccomp), which must be want:
+        0 before its first TLS request and with KTLS_GUARD=0, 2 with the
+        guard once a session exists.  The bench fails otherwise."""
+        got = [seccomp_state(pid) for pid in self.servers[mode].workers_pids()]
+        if not got or any(g != want for g in got):
+            raise BenchError(
+                "nginx (%s): worker Seccomp %s, want %d: the guard is not in "
+                "the state this configuration says" % (mode, got, want))
+        return want
+
+    def guard_trapped(self, mode):
+        """kern.ipc.tls.guard.trapped of mode's workers: the write-family
+        calls its filter trapped (SIGSYS) and the engine completed."""
+        return sum(int(kn.ktls_stat(self.ktls_stat, pid).get(
+            "kern.ipc.tls.guard.trapped", 0))
+            for pid in self.servers[mode].workers_pids())
+
+    def guard_run(self, mode, want, fn, *args):
+        """fn(*args) (download or wrk) on mode's server, with the worker's
+        guard state checked after it and the calls it trapped."""
+        g0 = self.guard_trapped(mode)
+        r = fn(*args)
+        r["guard_trapped"] = self.guard_trapped(mode) - g0
+        r["worker_seccomp"] = self.check_guard(mode, want)
+        return r
+
+    def guard_nginx(self, www):
+        """Two nginx under ktls-run, with the guard and with KTLS_GUARD=0,
+        the same file set, rounds interleaved on/off: the large file's
+        server CPU per GiB and 1 KiB requests/s (the machinery of 1 and
+        2)."""
+        modes = (("guard_on", 2), ("guard_off", 0))
+        self.start_servers(www, (
+            ("guard_on", self.ktls_run, None),
+            ("guard_off", self.ktls_run, {"KTLS_GUARD": "0"})))
+        log("== guard: nginx under ktls-run, guard on vs KTLS_GUARD=0, %d "
+            "interleaved rounds of the %d MiB file and of wrk 1 KiB -d%ds" % (
+                self.guard_runs, self.big_bytes >> 20, self.wrk_secs))
+        # Invariant 6: no filter before the first enable, in either.
+        for mode, _ in modes:
+            self.check_guard(mode, 0)
+        for mode, want in modes:              # warm-up, not counted
+            self.download(mode, True)
+            self.wrk(mode, "f1k", 1)
+            self.check_guard(mode, want)
+        runs = {m: {"large": [], "f1k": []} for m, _ in modes}
+        for i in range(self.guard_runs):
+            line = []
+            for mode, want in modes:
+                r = self.undisturbed(self.guard_run, mode, want,
+                                     self.download, mode, True)
+                runs[mode]["large"].append(r)
+                line.append("%s %.3f CPU-s/GiB" % (mode, r["cpu_s_per_gib"]))
+            log("   round %d: %s" % (i + 1, "; ".join(line)))
+        for i in range(self.guard_runs):
+            line = []
+            for mode, want in modes:
+                r = self.undisturbed(self.guard_run, mode, want, self.wrk,
+                                     mode, "f1k", self.wrk_secs)
+                runs[mode]["f1k"].append(r)
+                line.append("%s %.0f req/s" % (mode, r["rps"]))
+            log("   round %d: %s" % (i + 1, "; ".join(line)))
+        self.stop_servers()
+        metrics = (
+            ("cpu_s_per_gib", "large", lambda r: r["cpu_s_per_gib"]),
+            # The same from schedstat (ns, live threads): the ticks of
+            # /proc/PID/stat are 10 ms, a few % of a run.
+            ("cpu_s_per_gib_schedstat", "large",
+             lambda r: r["cpu_s_schedstat"] / (r["bytes"] / GIB)),
+            ("gbps", "large", lambda r: r["gbps"]),
+            ("f1k_rps", "f1k", lambda r: r["rps"]),
+            ("f1k_server_cpu_us_per_request", "f1k",
+             lambda r: r["server_cpu_s"] / r["requests"] * 1e6),
+        )
+        # Each run's count: a handful per run is not per request.
+        trapped = {k: [r["guard_trapped"] for r in v]
+                   for k, v in runs["guard_on"].items()}
+        summary = {}
+        for name, kind, get in metrics:
+            on = [get(r) for r in runs["guard_on"][kind]]
+            off = [get(r) for r in runs["guard_off"][kind]]
+            s = {"guard_on": med(on), "guard_off": med(off),
+                 "ratio_on_over_off": med(x / y for x, y in zip(on, off))}
+            s["ratio_on_over_off"]["per_round"] = [x / y for x, y in
+                                                   zip(on, off)]
+            # Within noise: the rounds' on/off ratios straddle 1.  Ratios
+            # all on one side with overlapping on and off ranges is said
+            # as such: a small cost that every round shows.
+            r = s["ratio_on_over_off"]
+            overlap = (s["guard_on"]["min"] <= s["guard_off"]["max"] and
+                       s["guard_off"]["min"] <= s["guard_on"]["max"])
+            s["within_noise"] = r["min"] <= 1 <= r["max"]
+            if s["within_noise"]:
+                s["verdict"] = "within noise"
+            elif overlap:
+                s["verdict"] = "on %s off in every round, ranges overlap" % (
+                    ">" if r["min"] > 1 else "<")
+            else:
+                s["verdict"] = "OUTSIDE noise (ranges apart)"
+            summary[name] = s
+        summary["other_cpu_share"] = med(
+            r["other_cpu_share"] for v in runs.values() for k in v.values()
+            for r in k)
+        return {"server": "nginx under ktls-run, 1 worker, every process on "
+                          "CPU %d; guard_off: KTLS_GUARD=0 in its "
+                          "environment" % self.server_cpu,
+                "client": "curl as in large_file, wrk -t1 -c32 -d%ds (CPU "
+                          "%d)" % (self.wrk_secs, self.client_cpu),
+                "file_bytes": self.big_bytes, "rounds": self.guard_runs,
+                "worker_seccomp_want": {m: w for m, w in modes},
+                "guard_on_trapped": trapped,
+                "runs": runs, "summary": summary}
+
+    # guard_cost's configurations: key, label, interposer, environment,
+    # --enable, the Seccomp the process must report.
+    GUARD_CONFIGS = (
+        ("plain", "no interposer", False, {}, False, 0),
+        ("preload", "interposer, nothing enabled", True, {}, False, 0),
+        ("guard_on", "enabled, guard on", True, {}, True, 2),
+        ("guard_off", "enabled, KTLS_GUARD=0", True, {"KTLS_GUARD": "0"},
+         True, 0),
+    )
+
+    def guard_cost(self, exe, cfg):
+        key, _label, preload, extra, enable, want = cfg
+        # Nothing of the bench's own environment reaches the engine: the
+        # configuration alone says what it does (no autocork, as the
+        # engine's default: each record leaves when it is made).
+        env = {k: v for k, v in os.environ.items()
+               if k != "LD_PRELOAD" and not k.startswith("KTLS_")}
+        if preload:
+            env["LD_PRELOAD"] = self.preload
+            env["KTLS_ENABLE"] = "1"
+        env.update(extra)
+        cmd = self.client([exe, "--batches", str(self.guard_batches)] +
+                          (["--enable"] if enable else []))
+        c0, k0, w0 = cpu_stat(), child_cpu_s(), time.monotonic()
+        out = run_checked(cmd, 600, "guard_cost (%s)" % key, env)
+        w1, k1, c1 = time.monotonic(), child_cpu_s(), cpu_stat()
+        try:
+            r = json.loads(out)
+        except ValueError:
+            raise BenchError("guard_cost (%s): unreadable output: %s" % (
+                key, out[-500:]))
+        r["wall_s"] = w1 - w0
+        r["other_cpu_share"] = other_share(c0, c1, (self.client_cpu,),
+                                           k1 - k0, w1 - w0)
+        if r["interposer_mapped"] != preload:
+            raise BenchError("guard_cost (%s): interposer mapped: %s, want "
+                             "%s" % (key, r["interposer_mapped"], preload))
+        # Invariant 6: never a filter before the first enable.
+        if r["seccomp_before_enable"] != 0 or r["seccomp"] != want:
+            raise BenchError(
+                "guard_cost (%s): Seccomp %d before the enable and %d after,"
+                " want 0 and %d: the guard is not in the state this "
+                "configuration says" % (key, r["seccomp_before_enable"],
+                                        r["seccomp"], want))
+        if want == 2:
+            for case in ("write_enabled", "syscall_enabled"):
+                c = r["cases"][case]
+                if "ns_per_call" not in c:
+                    raise BenchError("guard_cost (%s): %s: %s" % (
+                        key, case, c.get("skipped")))
+        return r
+
+    def guard_calls(self):
+        exe = os.path.join(self.build, "bench", "guard_cost")
+        log("== guard: ns per call (guard_cost, CPU %d), %d process(es) per "
+            "configuration, %d batches each" % (
+                self.client_cpu, self.guard_passes, self.guard_batches))
+        if not os.access(exe, os.X_OK):
+            raise BenchError("%s missing: build first (make)" % exe)
+        if not os.access(self.preload, os.R_OK):
+            raise BenchError("%s missing: build first (make)" % self.preload)
+        runs = {cfg[0]: [] for cfg in self.GUARD_CONFIGS}
+        for _ in range(self.guard_passes):    # interleaved configurations
+            for cfg in self.GUARD_CONFIGS:
+                runs[cfg[0]].append(self.undisturbed(self.guard_cost, exe,
+                                                     cfg))
+        summary = {}
+        for key, v in runs.items():
+            cases = {}
+            for case in v[0]["cases"]:
+                rs = [r["cases"][case] for r in v]
+                c = {"what": rs[0]["what"]}
+                for m in ("ns_per_call", "cpu_ns_per_call"):
+                    if all(m in x for x in rs):
+                        # Median of the processes' medians, their extremes.
+                        c[m] = {"median": statistics.median(
+                                    x[m]["median"] for x in rs),
+                                "min": min(x[m]["min"] for x in rs),
+                                "max": max(x[m]["max"] for x in rs),
+                                "n": sum(x[m]["n"] for x in rs)}
+                if "skipped" in rs[0]:
+                    c["skipped"] = rs[0]["skipped"]
+                if "probe_wire_bytes" in rs[0]:
+                    c["probe_wire_bytes"] = rs[0]["probe_wire_bytes"]
+                cases[case] = c
+            summary[key] = {"seccomp": v[0]["seccomp"], "cases": cases}
+        for key, label, *_ in self.GUARD_CONFIGS:
+            c = summary[key]["cases"]
+            log("   %-28s Seccomp %d: %s" % (
+                label, summary[key]["seccomp"], "; ".join(
+                    "%s %.0f ns" % (k, x["ns_per_call"]["median"])
+                    for k, x in c.items() if "ns_per_call" in x)))
+        return {"program": exe + " --batches %d" % self.guard_batches,
+                "cpu": self.client_cpu, "passes": self.guard_passes,
+                "batches": self.guard_batches,
+                "configs": {key: {"label": label, "interposer": pre,
+                                  "env": extra, "enable": en,
+                                  "seccomp_want": want}
+                            for key, label, pre, extra, en, want in
+                            self.GUARD_CONFIGS},
+                "runs": runs, "summary": summary}
+
     # -------------------------------------------------------------- all
 
     def run(self):
@@ -708,6 +974,8 @@ class Bench:
             self.large_file()
             self.small()
             self.stop_servers()
+            # Servers of its own (on and off, both fresh), the same files.
+            guard = {"nginx": self.guard_nginx(www)}
             os.unlink(os.path.join(www, "big"))
         finally:
             for n in self.servers.values():
@@ -716,6 +984,8 @@ class Bench:
             shutil.rmtree(self.tmp, ignore_errors=True)
         self.crypto()
         self.memory()
+        guard["calls"] = self.guard_calls()
+        self.results["guard"] = guard
         self.results["meta"]["loadavg_after"] = \
             loadavg()
         self.results["meta"]["duration_s"] = round(time.monotonic() - start, 1)
@@ -743,6 +1013,107 @@ def disturbance(runs):
 def fmt_pct(s):
     return "%.0f [%.0f-%.0f]" % (s["median"] * 100, s["min"] * 100,
                                  s["max"] * 100)
+
+
+# guard_cost's cases, as the table names them.
+GUARD_ROWS = (
+    ("write_devnull", "write(2) /dev/null"),
+    ("syscall_devnull", "syscall(SYS_write) /dev/null"),
+    ("stdio_devnull", "fputs+fflush /dev/null"),
+    ("write_unix", "write(2) AF_UNIX socket"),
+    ("getppid", "getppid (not write family)"),
+    ("fstat_devnull", "fstat(2) /dev/null (ref.)"),
+    ("write_enabled", "write(2) enabled socket"),
+    ("syscall_enabled", "syscall(SYS_write) enabled"),
+)
+
+
+def fmt_ns(s):
+    return "%.0f [%.0f-%.0f]" % (s["median"], s["min"], s["max"])
+
+
+def guard_verdict(s):
+    r = s["ratio_on_over_off"]
+    return "%.3f [%.3f-%.3f]  %s" % (r["median"], r["min"], r["max"],
+                                     s["verdict"])
+
+
+def guard_table(g):
+    out = []
+    w = out.append
+    c = g.get("calls")
+    if c:
+        sm = c["summary"]
+        keys = [k for k in ("plain", "preload", "guard_on", "guard_off")
+                if k in sm]
+        w("Guard (invariant 7): ns per call of 1 byte, median [min-max] of "
+          "%d batches x %d process(es), one process per configuration, "
+          "CPU %d" % (c["batches"], c["passes"], c["cpu"]))
+        w("  %-29s %-17s %-17s %-17s %-17s %s" % (
+            "", "no interposer", "interposer,", "enabled,", "enabled,",
+            "guard on"))
+        w("  %-29s %-17s %-17s %-17s %-17s %s" % (
+            "", "", "nothing enabled", "guard on", "KTLS_GUARD=0",
+            "- off"))
+        w("  %-29s %s" % ("Seccomp (checked)", "".join(
+            "%-18d" % sm[k]["seccomp"] for k in keys)))
+        for case, label in GUARD_ROWS:
+            cells = []
+            for k in keys:
+                x = sm[k]["cases"].get(case, {})
+                if "ns_per_call" in x:
+                    cells.append(fmt_ns(x["ns_per_call"]))
+                elif x.get("probe_wire_bytes") == 1:
+                    cells.append("plaintext!")
+                else:
+                    cells.append("-")
+            on = sm.get("guard_on", {}).get("cases", {}).get(case, {})
+            off = sm.get("guard_off", {}).get("cases", {}).get(case, {})
+            diff = ("%+.0f" % (on["ns_per_call"]["median"] -
+                               off["ns_per_call"]["median"])
+                    if "ns_per_call" in on and "ns_per_call" in off else "")
+            w("  %-29s %s%s" % (label, "".join("%-18s" % x for x in cells),
+                                diff))
+        w("  enabled socket: until the peer has read every record (the "
+          "worker's work included); plaintext!: with KTLS_GUARD=0 "
+          "syscall(SYS_write) bypasses the engine (not timed)")
+        w("  with the guard up, each write-family call on any descriptor "
+          "costs the engine an fstat(2) (src/core/sock.c); syscall(2) and "
+          "stdio are trapped (SIGSYS)")
+        n, d, t = disturbance({k: v for k, v in c["runs"].items()})
+        w("  %d guard_cost runs redone, %d of %d still disturbed" % (n, d, t))
+    ng = g.get("nginx")
+    if ng:
+        s = ng["summary"]
+        w("")
+        w("nginx under ktls-run, guard on vs KTLS_GUARD=0 (worker Seccomp 2 "
+          "/ 0, checked after every run): median [min-max] of %d "
+          "interleaved rounds" % ng["rounds"])
+        w("  %-30s %-22s %-22s %s" % ("", "guard on", "KTLS_GUARD=0",
+                                      "on/off per round"))
+        for key, label, prec in (
+                ("cpu_s_per_gib", "%d MiB file: CPU-s/GiB" % (
+                    ng["file_bytes"] >> 20), 3),
+                ("cpu_s_per_gib_schedstat", "  (schedstat, ns)", 3),
+                ("gbps", "  throughput GB/s", 2),
+                ("f1k_rps", "1 KiB wrk -c32: req/s", 0),
+                ("f1k_server_cpu_us_per_request", "  server CPU us/request", 1)):
+            w("  %-30s %-22s %-22s %s" % (
+                label, fmt(s[key]["guard_on"], prec),
+                fmt(s[key]["guard_off"], prec), guard_verdict(s[key])))
+        t = ng.get("guard_on_trapped")
+        if t:
+            w("  calls the guard trapped (SIGSYS) in the worker, each run "
+              "(kern.ipc.tls.guard.trapped): large file %s, 1 KiB %s" % (
+                  t["large"], t["f1k"]))
+        w("  within noise: the rounds' on/off ratios straddle 1; other work "
+          "on the 2 CPUs: %s%% of wall time; %d runs redone, %d of %d still "
+          "disturbed" % ((fmt_pct(s["other_cpu_share"]),) +
+                                     disturbance({
+                                         m + k: v for m, x in
+                                         ng["runs"].items()
+                                         for k, v in x.items()})))
+    return out
 
 
 def table(res):
@@ -826,8 +1197,38 @@ def table(res):
                   m["enabled"]["rss_kib"]["after"]))
         if m.get("note"):
             w("  note: " + m["note"])
+    g = res.get("guard")
+    if g:
+        w("")
+        w("\n".join(guard_table(g)))
     w("")
     return "\n".join(out)
+
+
+def guard_line(g):
+    """The guard's figures in one line, for the chart."""
+    if not g:
+        return None
+    parts = []
+    ng = g.get("nginx")
+    if ng:
+        s = ng["summary"]
+        parts.append("nginx on/off: CPU-s/GiB %.3fx, 1 KiB req/s %.3fx" % (
+            s["cpu_s_per_gib"]["ratio_on_over_off"]["median"],
+            s["f1k_rps"]["ratio_on_over_off"]["median"]))
+    c = g.get("calls")
+    if c:
+        on = c["summary"]["guard_on"]["cases"]
+        off = c["summary"]["guard_off"]["cases"]
+
+        def ns(x, k):
+            return x[k]["ns_per_call"]["median"]
+        parts.append("per call, on vs off: write(2) %.0f vs %.0f ns, "
+                     "syscall(SYS_write) %.0f vs %.0f ns (trapped)" % (
+                         ns(on, "write_devnull"), ns(off, "write_devnull"),
+                         ns(on, "syscall_devnull"),
+                         ns(off, "syscall_devnull")))
+    return "Guard (KTLS_GUARD=0 = off): " + "; ".join(parts)
 
 
 def chart(res, path):
@@ -910,7 +1311,12 @@ def chart(res, path):
         sub += "; memory: %.0f B RSS per idle enabled connection (%d)" % (
             m["bytes_per_conn"], m["n"])
     fig.suptitle(sub, fontsize=10)
-    fig.tight_layout()
+    line = guard_line(res.get("guard"))
+    if line:
+        fig.text(0.5, 0.005, line, ha="center", va="bottom", fontsize=9)
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+    else:
+        fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return None

@@ -158,6 +158,12 @@ int	ktls_close(int fd);
  */
 int	ktls_fd_dup(int oldfd, int newfd);
 void	ktls_fd_closed(int fd);
+/* The same, made and followed in one call (fcntl: F_DUPFD* followed). */
+int	ktls_dup(int oldfd);
+int	ktls_dup2(int oldfd, int newfd);
+int	ktls_dup3(int oldfd, int newfd, int flags);
+int	ktls_fcntl(int fd, int cmd, long arg);
+int	ktls_close_range(unsigned int first, unsigned int last, int flags);
 /*
  * Call before execve(2): sends what is queued, then makes the descriptors
  * of enabled sockets close-on-exec (the new image would have the socket

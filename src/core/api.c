@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
@@ -520,7 +521,7 @@ ktls_rights_check(const struct msghdr *msg, bool ro)
 			if (ro ? ktls_fd_is_enabled_ro(fd) :
 			    ktls_fd_is_enabled(fd)) {
 				if (!ro)
-					ktls_counter_add(KC_GUARD_REFUSED, 1);
+					ktls_counter_add_shared(KC_GUARD_REFUSED, 1);
 				return (-EPERM);
 			}
 		}
@@ -997,6 +998,82 @@ ktls_close(int fd)
 	ktls_sys.close(fd);
 	sock_drop_fd(so);
 	return (0);
+}
+
+/*
+ * The descriptor-table calls, made and followed: a copy of an enabled
+ * socket is a descriptor of its session, a number that is closed or
+ * replaced is not any more.  The guard routes libc's own and raw ones
+ * here too, so the engine's table is exact.
+ */
+KTLS_EXPORT int
+ktls_dup(int oldfd)
+{
+	int fd;
+
+	ktls_sys_init();
+	if ((fd = ktls_sys.dup(oldfd)) >= 0) {
+		ktls_fd_closed(fd);		/* a number of no file till now */
+		ktls_fd_dup(oldfd, fd);
+	}
+	return (fd);
+}
+
+KTLS_EXPORT int
+ktls_dup2(int oldfd, int newfd)
+{
+	int fd;
+
+	ktls_sys_init();
+	if ((fd = ktls_sys.dup2(oldfd, newfd)) >= 0 && oldfd != newfd) {
+		ktls_fd_closed(newfd);		/* what newfd was is gone */
+		ktls_fd_dup(oldfd, newfd);
+	}
+	return (fd);
+}
+
+KTLS_EXPORT int
+ktls_dup3(int oldfd, int newfd, int flags)
+{
+	int fd;
+
+	ktls_sys_init();
+	if ((fd = ktls_sys.dup3(oldfd, newfd, flags)) >= 0) {
+		ktls_fd_closed(newfd);
+		ktls_fd_dup(oldfd, newfd);
+	}
+	return (fd);
+}
+
+KTLS_EXPORT int
+ktls_fcntl(int fd, int cmd, long arg)
+{
+	int r;
+
+	ktls_sys_init();
+	r = ktls_sys.fcntl(fd, cmd, arg);
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
+		ktls_fd_closed(r);
+		ktls_fd_dup(fd, r);
+	}
+	return (r);
+}
+
+/* close_range(2); CLOSE_RANGE_CLOEXEC closes nothing now. */
+KTLS_EXPORT int
+ktls_close_range(unsigned int first, unsigned int last, int flags)
+{
+	int r;
+
+	ktls_sys_init();
+	r = ktls_sys.close_range(first, last, flags);
+	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
+		if (last > (1u << 22))
+			last = 1u << 22;
+		for (unsigned int fd = first; fd <= last; fd++)
+			ktls_fd_closed((int)fd);
+	}
+	return (r);
 }
 
 KTLS_EXPORT void

@@ -549,11 +549,23 @@ ctl_main(void *arg)
 	int lfd = (int)(intptr_t)arg, fd;
 
 	for (;;) {
+		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+
+		/*
+		 * Wait in poll, not in accept: a blocked accept4() holds the
+		 * lowest free descriptor number the whole time (the kernel
+		 * takes it first), which a program closing and reopening
+		 * stdin or stdout expects to get.  The listener is
+		 * non-blocking for that reason.
+		 */
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			usleep(100 * 1000);
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {
 			switch (errno) {
 			case EINTR:
 			case ECONNABORTED:
+			case EAGAIN:
 				continue;
 			case EBADF:
 			case EINVAL:
@@ -592,7 +604,8 @@ ctl_listen(void)
 	    (long)getpid());
 	alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
 	    (size_t)n);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) < 0)
 		return (-errno);
 	if (bind(fd, (struct sockaddr *)&sun, alen) != 0 ||
 	    listen(fd, CTL_BACKLOG) != 0) {

@@ -159,6 +159,16 @@ ktls_counter_add(enum ktls_counter c, int64_t v)
 	atomic_fetch_add_explicit(&kc_slot()->v[c], v, memory_order_relaxed);
 }
 
+/*
+ * For the guard's SIGSYS handler, which may run inside malloc (libc's own
+ * close while it sets an arena up): the shared slot, never an allocation.
+ */
+void
+ktls_counter_add_shared(enum ktls_counter c, int64_t v)
+{
+	atomic_fetch_add_explicit(&kc_retired.v[c], v, memory_order_relaxed);
+}
+
 uint64_t
 ktls_counter_read(enum ktls_counter c)
 {

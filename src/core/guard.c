@@ -63,6 +63,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -159,15 +160,23 @@ static const uint32_t trapped_nr[] = {
 	SYS_write, SYS_writev, SYS_pwrite64, SYS_pwritev, SYS_pwritev2,
 	SYS_sendto, SYS_sendmsg, SYS_sendmmsg, SYS_sendfile, SYS_splice,
 	SYS_io_uring_setup, SYS_io_submit,
+	/*
+	 * And every change of the descriptor table that could make or undo
+	 * a descriptor of an enabled socket behind the engine's back (libc's
+	 * own close in fclose(), a raw dup): the engine's table then stays
+	 * exact, with no per-call check (fcntl only for F_DUPFD*, below).
+	 */
+	SYS_close, SYS_close_range, SYS_dup, SYS_dup2, SYS_dup3,
 };
 /*
- * Nothing else is trapped, on purpose: posix_spawn's child runs with
- * every signal blocked (libc blocks them before its clone), so a trapped
- * call there kills it, and that child calls rt_sigaction for every signal
- * and close for its file actions.  So the application's SIGSYS handler is
- * kept by ktls_sigaction() (the interposer's sigaction and signal), and
- * libc's own close of an enabled socket by fclose() is told to the engine
- * by the interposer's fclose.
+ * Also trapped, by their arguments (build_filter()): rt_sigaction of
+ * SIGSYS, so the application's handler is recorded rather than installed
+ * over the guard's; and rt_sigprocmask that blocks or sets a mask, so
+ * that SIGSYS is taken out of it (a thread that has a seccomp SIGSYS
+ * blocked is killed).  The second is what makes the first two safe in
+ * posix_spawn's child: libc blocks every signal before its clone, with
+ * that very call, and the child then resets handlers and closes and
+ * dups descriptors.
  */
 /* The same family in the i386 ABI (int $0x80): refused from the ranges. */
 static const uint32_t i386_nr[] = {
@@ -281,6 +290,43 @@ g_close(int fd)
 	return ((int)G(SYS_close, fd, 0, 0, 0, 0, 0));
 }
 
+static int
+g_close_range(unsigned int first, unsigned int last, int flags)
+{
+	return ((int)G(SYS_close_range, first, last, flags, 0, 0, 0));
+}
+
+static int
+g_dup(int fd)
+{
+	return ((int)G(SYS_dup, fd, 0, 0, 0, 0, 0));
+}
+
+static int
+g_dup2(int fd, int newfd)
+{
+	return ((int)G(SYS_dup2, fd, newfd, 0, 0, 0, 0));
+}
+
+static int
+g_dup3(int fd, int newfd, int flags)
+{
+	return ((int)G(SYS_dup3, fd, newfd, flags, 0, 0, 0));
+}
+
+/* fcntl's third argument, int or pointer, read as glibc reads it. */
+static int
+g_fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	long arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	return ((int)G(SYS_fcntl, fd, cmd, arg, 0, 0, 0));
+}
+
 static ssize_t
 g_sendto(int fd, const void *buf, size_t len, int flags,
     const struct sockaddr *a, socklen_t alen)
@@ -331,14 +377,7 @@ g_splice(int in, off_t *offin, int out, off_t *offout, size_t len,
 #define JEQ(k, t, f)	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
 #define JGT(k, t, f)	BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, (k), (t), (f))
 #define JGE(k, t, f)	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (k), (t), (f))
-#define JSET(k, t, f)	BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, (k), (t), (f))
 #define JA(k)		BPF_JUMP(BPF_JMP | BPF_JA, (k), 0, 0)
-#define RET(k)		BPF_STMT(BPF_RET | BPF_K, (k))
-#define RET_A		BPF_STMT(BPF_RET | BPF_A, 0)
-#define LD_IMM(k)	BPF_STMT(BPF_LD | BPF_IMM, (k))
-#define ST(m)		BPF_STMT(BPF_ST, (m))
-#define LD_MEM(m)	BPF_STMT(BPF_LD | BPF_MEM, (m))
-#define AND(k)		BPF_STMT(BPF_ALU | BPF_AND | BPF_K, (k))
 
 #define OFF_NR		offsetof(struct seccomp_data, nr)
 #define OFF_ARCH	offsetof(struct seccomp_data, arch)
@@ -347,110 +386,194 @@ g_splice(int in, off_t *offin, int out, off_t *offout, size_t len,
 
 #define NTRAP		(sizeof(trapped_nr) / sizeof(trapped_nr[0]))
 #define NI386		(sizeof(i386_nr) / sizeof(i386_nr[0]))
-/* Instructions per watched range (see emit_range()). */
-#define RANGE_INSNS	11
+#define OFF_ARG_LO(i)	(offsetof(struct seccomp_data, args[0]) + 8 * (i))
+#define OFF_ARG_HI(i)	(OFF_ARG_LO(i) + 4)
+
+/*
+ * A small assembler for the filter: conditional jumps name labels, which
+ * are resolved at the end (classic BPF's jt/jf are 8-bit and relative;
+ * a label too far for them is an error, and only `ja' goes far).
+ */
+enum { L_NEXT = -1 };
+struct bpf_asm {
+	struct sock_filter	*f;
+	int			(*tgt)[2];	/* labels of jt, jf (or ja) */
+	size_t			 n, cap;
+	size_t			 label[16];
+	bool			 failed;
+};
+
+static void
+bpf_emit(struct bpf_asm *a, struct sock_filter ins, int jt, int jf)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 256;
+		void *nf = realloc(a->f, cap * sizeof(*a->f));
+		void *nt = nf ? realloc(a->tgt, cap * sizeof(*a->tgt)) : NULL;
+
+		if (nf != NULL)
+			a->f = nf;
+		if (nt == NULL) {
+			a->failed = true;
+			return;
+		}
+		a->tgt = nt;
+		a->cap = cap;
+	}
+	a->f[a->n] = ins;
+	a->tgt[a->n][0] = jt;
+	a->tgt[a->n][1] = jf;
+	a->n++;
+}
+
+#define STMT(code, k)	bpf_emit(a, (struct sock_filter)BPF_STMT((code), (k)), \
+	L_NEXT, L_NEXT)
+#define JMP(op, k, t, f) bpf_emit(a, (struct sock_filter)BPF_JUMP(	\
+	BPF_JMP | (op) | BPF_K, (k), 0, 0), (t), (f))
+#define LABEL(l)	(a->label[(l)] = a->n)
+
+static int
+bpf_link(struct bpf_asm *a)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		for (int j = 0; j < 2; j++) {
+			size_t to;
+
+			if (a->tgt[i][j] == L_NEXT)
+				continue;
+			to = a->label[a->tgt[i][j]];
+			if (BPF_OP(a->f[i].code) == BPF_JA) {
+				a->f[i].k = (uint32_t)(to - i - 1);
+				break;
+			}
+			if (to <= i || to - i - 1 > 255)
+				return (-E2BIG);
+			if (j == 0)
+				a->f[i].jt = (uint8_t)(to - i - 1);
+			else
+				a->f[i].jf = (uint8_t)(to - i - 1);
+		}
+	}
+	return (0);
+}
+
+enum { LB_I386, LB_X32, LB_TRAP, LB_EPERM, LB_RANGE, LB_HIT, LB_ALLOW,
+	LB_FCNTL, LB_SIGACT, LB_SIGMASK, LB_ALLOW2 };
 
 /*
  * One watched range: "instruction_pointer in [lo, hi)" on 32-bit halves;
- * in range jumps to the HIT label (ja's 32-bit offset), out of range
- * falls into the next block.
+ * in range jumps to LB_HIT, out of range falls into the next block.
  */
 static void
-emit_range(struct sock_filter *p, const struct range *r, uint32_t to_hit)
+emit_range(struct bpf_asm *a, const struct range *r)
 {
 	uint32_t slo = (uint32_t)r->lo, shi = (uint32_t)(r->lo >> 32);
 	uint32_t elo = (uint32_t)r->hi, ehi = (uint32_t)(r->hi >> 32);
+	size_t b = a->n;
 
-	p[0] = (struct sock_filter)LD_ABS(OFF_IP_HI);
-	p[1] = (struct sock_filter)JGT(shi, 3, 0);	/* above lo: check hi */
-	p[2] = (struct sock_filter)JEQ(shi, 0, 8);	/* below: out */
-	p[3] = (struct sock_filter)LD_ABS(OFF_IP_LO);
-	p[4] = (struct sock_filter)JGE(slo, 0, 6);
-	p[5] = (struct sock_filter)LD_ABS(OFF_IP_HI);
-	p[6] = (struct sock_filter)JGT(ehi, 4, 0);	/* above hi: out */
-	p[7] = (struct sock_filter)JEQ(ehi, 0, 2);	/* below hi: in */
-	p[8] = (struct sock_filter)LD_ABS(OFF_IP_LO);
-	p[9] = (struct sock_filter)JGE(elo, 1, 0);
-	p[10] = (struct sock_filter)JA(to_hit);		/* relative to p[11] */
+	/* Relative jumps within the block: "out" is its end (b + 11). */
+	bpf_emit(a, (struct sock_filter)LD_ABS(OFF_IP_HI), L_NEXT, L_NEXT);
+	bpf_emit(a, (struct sock_filter)JGT(shi, 3, 0), L_NEXT, L_NEXT);
+	bpf_emit(a, (struct sock_filter)JEQ(shi, 0, 8), L_NEXT, L_NEXT);
+	bpf_emit(a, (struct sock_filter)LD_ABS(OFF_IP_LO), L_NEXT, L_NEXT);
+	bpf_emit(a, (struct sock_filter)JGE(slo, 0, 6), L_NEXT, L_NEXT);
+	bpf_emit(a, (struct sock_filter)LD_ABS(OFF_IP_HI), L_NEXT, L_NEXT);
+	bpf_emit(a, (struct sock_filter)JGT(ehi, 4, 0), L_NEXT, L_NEXT);
+	bpf_emit(a, (struct sock_filter)JEQ(ehi, 0, 2), L_NEXT, L_NEXT);
+	bpf_emit(a, (struct sock_filter)LD_ABS(OFF_IP_LO), L_NEXT, L_NEXT);
+	bpf_emit(a, (struct sock_filter)JGE(elo, 1, 0), L_NEXT, L_NEXT);
+	bpf_emit(a, (struct sock_filter)JA(0), LB_HIT, L_NEXT);
+	KASSERT(a->failed || a->n == b + 11, ("%s: block", __func__));
 }
 
 /*
- * The whole program for a set of ranges.  The caller frees *progp.
+ * The whole program for a set of ranges.  The caller frees prog->filter.
  *
  *   arch x86_64: nr & x32 bit -> ERRNO(ENOSYS) if watched
- *                nr in trapped_nr -> TRAP if watched
+ *                nr in trapped_nr, fcntl(F_DUPFD*), rt_sigaction(SIGSYS),
+ *                rt_sigprocmask(BLOCK or SETMASK, set) -> TRAP if watched
  *   arch i386:   nr in i386_nr -> ERRNO(EPERM) if watched
  *   watched = not the gadget page, and in one of the ranges
  */
 static int
 build_filter(const struct range *rs, int n, struct sock_fprog *prog)
 {
-	size_t len = 2 + 2 + NTRAP + 1 + 3 + 3 + 1 + NI386 + 1 + 3 + 6 +
-	    (size_t)n * RANGE_INSNS + 1 + 2;
-	struct sock_filter *p, *f;
-	size_t l_i386, l_trap, l_x32, l_eperm, l_range, l_hit;
+	struct bpf_asm as = { 0 }, *a = &as;
 	size_t i;
+	int error;
 
-	if ((f = calloc(len, sizeof(*f))) == NULL)
-		return (-ENOMEM);
-	/* Label positions, in emission order. */
-	l_trap = 2 + 2 + NTRAP + 1;
-	l_x32 = l_trap + 3;
-	l_i386 = l_x32 + 3;
-	l_eperm = l_i386 + 1 + NI386 + 1;
-	l_range = l_eperm + 3;
-	l_hit = l_range + 6 + (size_t)n * RANGE_INSNS + 1;
+	STMT(BPF_LD | BPF_W | BPF_ABS, OFF_ARCH);
+	JMP(BPF_JEQ, AUDIT_ARCH_X86_64, L_NEXT, LB_I386);
+	STMT(BPF_LD | BPF_W | BPF_ABS, OFF_NR);
+	JMP(BPF_JSET, 0x40000000u, LB_X32, L_NEXT);
+	for (i = 0; i < NTRAP; i++)
+		JMP(BPF_JEQ, trapped_nr[i], LB_TRAP, L_NEXT);
+	JMP(BPF_JEQ, SYS_fcntl, LB_FCNTL, L_NEXT);
+	JMP(BPF_JEQ, SYS_rt_sigaction, LB_SIGACT, L_NEXT);
+	JMP(BPF_JEQ, SYS_rt_sigprocmask, LB_SIGMASK, L_NEXT);
+	LABEL(LB_ALLOW);
+	STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 
-	p = f;
-	*p++ = (struct sock_filter)LD_ABS(OFF_ARCH);
-	*p++ = (struct sock_filter)JEQ(AUDIT_ARCH_X86_64, 0,
-	    (uint8_t)(l_i386 - 2));
-	*p++ = (struct sock_filter)LD_ABS(OFF_NR);
-	*p = (struct sock_filter)JSET(0x40000000u,
-	    (uint8_t)(l_x32 - (size_t)(p - f) - 1), 0);
-	p++;
-	for (i = 0; i < NTRAP; i++, p++)
-		*p = (struct sock_filter)JEQ(trapped_nr[i],
-		    (uint8_t)(l_trap - (size_t)(p - f) - 1), 0);
-	*p++ = (struct sock_filter)RET(SECCOMP_RET_ALLOW);
-	/* l_trap */
-	*p++ = (struct sock_filter)LD_IMM(SECCOMP_RET_TRAP | GUARD_MAGIC);
-	*p++ = (struct sock_filter)ST(0);
-	*p = (struct sock_filter)JA((uint32_t)(l_range - (size_t)(p - f) - 1));
-	p++;
-	/* l_x32 */
-	*p++ = (struct sock_filter)LD_IMM(SECCOMP_RET_ERRNO | ENOSYS);
-	*p++ = (struct sock_filter)ST(0);
-	*p = (struct sock_filter)JA((uint32_t)(l_range - (size_t)(p - f) - 1));
-	p++;
-	/* l_i386 */
-	*p++ = (struct sock_filter)LD_ABS(OFF_NR);
-	for (i = 0; i < NI386; i++, p++)
-		*p = (struct sock_filter)JEQ(i386_nr[i],
-		    (uint8_t)(l_eperm - (size_t)(p - f) - 1), 0);
-	*p++ = (struct sock_filter)RET(SECCOMP_RET_ALLOW);
-	/* l_eperm, falls into l_range */
-	*p++ = (struct sock_filter)LD_IMM(SECCOMP_RET_ERRNO | EPERM);
-	*p++ = (struct sock_filter)ST(0);
-	*p++ = (struct sock_filter)JA(0);
-	/* l_range: the gadget page first */
-	*p++ = (struct sock_filter)LD_ABS(OFF_IP_HI);
-	*p++ = (struct sock_filter)JEQ((uint32_t)(GADGET_ADDR >> 32), 0, 4);
-	*p++ = (struct sock_filter)LD_ABS(OFF_IP_LO);
-	*p++ = (struct sock_filter)AND((uint32_t)~(GADGET_SIZE - 1));
-	*p++ = (struct sock_filter)JEQ((uint32_t)GADGET_ADDR, 0, 1);
-	*p++ = (struct sock_filter)RET(SECCOMP_RET_ALLOW);
-	for (i = 0; i < (size_t)n; i++, p += RANGE_INSNS)
-		emit_range(p, &rs[i],
-		    (uint32_t)(l_hit - (size_t)(p - f) - RANGE_INSNS));
-	*p++ = (struct sock_filter)RET(SECCOMP_RET_ALLOW);
-	/* l_hit */
-	KASSERT((size_t)(p - f) == l_hit, ("%s: label", __func__));
-	*p++ = (struct sock_filter)LD_MEM(0);
-	*p++ = (struct sock_filter)RET_A;
-	KASSERT((size_t)(p - f) == len, ("%s: length", __func__));
-	prog->len = (unsigned short)len;
-	prog->filter = f;
+	/* Classic BPF jumps forward only: these end at LB_ALLOW2. */
+	LABEL(LB_FCNTL);		/* only the duplicating commands */
+	STMT(BPF_LD | BPF_W | BPF_ABS, OFF_ARG_LO(1));
+	JMP(BPF_JEQ, F_DUPFD, LB_TRAP, L_NEXT);
+	JMP(BPF_JEQ, F_DUPFD_CLOEXEC, LB_TRAP, LB_ALLOW2);
+	LABEL(LB_SIGACT);		/* only SIGSYS */
+	STMT(BPF_LD | BPF_W | BPF_ABS, OFF_ARG_LO(0));
+	JMP(BPF_JEQ, SIGSYS, LB_TRAP, LB_ALLOW2);
+	LABEL(LB_SIGMASK);		/* what could block SIGSYS */
+	STMT(BPF_LD | BPF_W | BPF_ABS, OFF_ARG_LO(0));
+	JMP(BPF_JEQ, SIG_UNBLOCK, LB_ALLOW2, L_NEXT);
+	STMT(BPF_LD | BPF_W | BPF_ABS, OFF_ARG_LO(1));
+	JMP(BPF_JEQ, 0, L_NEXT, LB_TRAP);
+	STMT(BPF_LD | BPF_W | BPF_ABS, OFF_ARG_HI(1));
+	JMP(BPF_JEQ, 0, LB_ALLOW2, LB_TRAP);
+	LABEL(LB_ALLOW2);
+	STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+
+	LABEL(LB_TRAP);
+	STMT(BPF_LD | BPF_IMM, SECCOMP_RET_TRAP | GUARD_MAGIC);
+	STMT(BPF_ST, 0);
+	JMP(BPF_JA, 0, LB_RANGE, L_NEXT);
+	LABEL(LB_X32);
+	STMT(BPF_LD | BPF_IMM, SECCOMP_RET_ERRNO | ENOSYS);
+	STMT(BPF_ST, 0);
+	JMP(BPF_JA, 0, LB_RANGE, L_NEXT);
+	LABEL(LB_I386);
+	STMT(BPF_LD | BPF_W | BPF_ABS, OFF_NR);
+	for (i = 0; i < NI386; i++)
+		JMP(BPF_JEQ, i386_nr[i], LB_EPERM, L_NEXT);
+	STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	LABEL(LB_EPERM);
+	STMT(BPF_LD | BPF_IMM, SECCOMP_RET_ERRNO | EPERM);
+	STMT(BPF_ST, 0);
+
+	LABEL(LB_RANGE);		/* the gadget page first */
+	STMT(BPF_LD | BPF_W | BPF_ABS, OFF_IP_HI);
+	bpf_emit(a, (struct sock_filter)JEQ((uint32_t)(GADGET_ADDR >> 32), 0,
+	    4), L_NEXT, L_NEXT);
+	STMT(BPF_LD | BPF_W | BPF_ABS, OFF_IP_LO);
+	STMT(BPF_ALU | BPF_AND | BPF_K, (uint32_t)~(GADGET_SIZE - 1));
+	bpf_emit(a, (struct sock_filter)JEQ((uint32_t)GADGET_ADDR, 0, 1),
+	    L_NEXT, L_NEXT);
+	STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	for (i = 0; i < (size_t)n; i++)
+		emit_range(a, &rs[i]);
+	STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	LABEL(LB_HIT);
+	STMT(BPF_LD | BPF_MEM, 0);
+	STMT(BPF_RET | BPF_A, 0);
+
+	error = a->failed ? -ENOMEM : a->n > BPF_MAXINSNS ? -E2BIG :
+	    bpf_link(a);
+	free(a->tgt);
+	if (error != 0) {
+		free(a->f);
+		return (error);
+	}
+	prog->len = (unsigned short)a->n;
+	prog->filter = a->f;
 	return (0);
 }
 
@@ -597,6 +720,51 @@ ktls_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 	return (0);
 }
 
+/* rt_sigaction(SIGSYS, act, oact, size) made by libc: recorded. */
+static long
+emulate_sigaction(const struct ksigaction *act, struct ksigaction *oact,
+    size_t size)
+{
+	if (size != 8)
+		return (-EINVAL);
+	if (oact != NULL)
+		*oact = app_sigsys;
+	/* posix_spawn's child resetting handlers: not the process's. */
+	if (act != NULL && getpid() == guard_pid)
+		app_sigsys = *act;
+	return (0);
+}
+
+/*
+ * rt_sigprocmask(how, set, oset, size), without SIGSYS.  The handler's
+ * return restores the mask saved in its context, so that is the mask
+ * changed, not the thread's current one.
+ */
+static long
+emulate_sigmask(ucontext_t *uc, int how, const uint64_t *set, uint64_t *oset,
+    size_t size)
+{
+	uint64_t cur, want;
+
+	if (size != 8)
+		return (-EINVAL);
+	memcpy(&cur, &uc->uc_sigmask, sizeof(cur));
+	want = *set & ~(1ULL << (SIGSYS - 1));
+	switch (how) {
+	case SIG_BLOCK:
+		want |= cur;
+		break;
+	case SIG_SETMASK:
+		break;
+	default:
+		return (-EINVAL);
+	}
+	if (oset != NULL)
+		*oset = cur;
+	memcpy(&uc->uc_sigmask, &want, sizeof(want));
+	return (0);
+}
+
 static long
 neg(long r)
 {
@@ -619,7 +787,7 @@ guarded_io_submit(long ctx, long nr, struct iocb **iocbs, bool child)
 		    (child ? ktls_fd_is_enabled_ro(fd) :
 		    ktls_fd_is_enabled(fd))) {
 			if (!child)
-				ktls_counter_add(KC_GUARD_REFUSED, 1);
+				ktls_counter_add_shared(KC_GUARD_REFUSED, 1);
 			return (i > 0 ? i : -EPERM);
 		}
 	}
@@ -633,6 +801,12 @@ guarded_io_submit(long ctx, long nr, struct iocb **iocbs, bool child)
 static long
 dispatch_child(long nr, const long *a)
 {
+	switch (nr) {
+	case SYS_close: case SYS_close_range: case SYS_dup: case SYS_dup2:
+	case SYS_dup3: case SYS_fcntl:
+		/* Its own descriptor table: nothing of the engine's. */
+		return (gadget(nr, a[0], a[1], a[2], a[3], a[4], a[5]));
+	}
 	if (nr == SYS_io_submit)
 		return (guarded_io_submit(a[0], a[1], (struct iocb **)a[2],
 		    true));
@@ -653,11 +827,31 @@ dispatch_child(long nr, const long *a)
 }
 
 static long
-dispatch(long nr, const long *a)
+dispatch(long nr, const long *a, ucontext_t *uc)
 {
+	/* The signal calls first: a vfork child makes them too. */
+	if (nr == SYS_rt_sigaction)
+		return (emulate_sigaction((const struct ksigaction *)a[1],
+		    (struct ksigaction *)a[2], (size_t)a[3]));
+	if (nr == SYS_rt_sigprocmask)
+		return (emulate_sigmask(uc, (int)a[0], (const uint64_t *)a[1],
+		    (uint64_t *)a[2], (size_t)a[3]));
 	if (getpid() != guard_pid)
 		return (dispatch_child(nr, a));
 	switch (nr) {
+	case SYS_close:
+		return (neg(ktls_close((int)a[0])));
+	case SYS_close_range:
+		return (neg(ktls_close_range((unsigned int)a[0],
+		    (unsigned int)a[1], (int)a[2])));
+	case SYS_dup:
+		return (neg(ktls_dup((int)a[0])));
+	case SYS_dup2:
+		return (neg(ktls_dup2((int)a[0], (int)a[1])));
+	case SYS_dup3:
+		return (neg(ktls_dup3((int)a[0], (int)a[1], (int)a[2])));
+	case SYS_fcntl:
+		return (neg(ktls_fcntl((int)a[0], (int)a[1], a[2])));
 	case SYS_write:
 		return (neg(ktls_write((int)a[0], (const void *)a[1],
 		    (size_t)a[2])));
@@ -696,7 +890,7 @@ dispatch(long nr, const long *a)
 		 * back to plain calls, unless the operator opted in.
 		 */
 		if (!guard_allow_uring) {
-			ktls_counter_add(KC_GUARD_REFUSED, 1);
+			ktls_counter_add_shared(KC_GUARD_REFUSED, 1);
 			return (-ENOSYS);
 		}
 		return (gadget(nr, a[0], a[1], 0, 0, 0, 0));
@@ -726,8 +920,9 @@ guard_sigsys(int sig, siginfo_t *si, void *ucv)
 	a[3] = g[REG_R10];
 	a[4] = g[REG_R8];
 	a[5] = g[REG_R9];
-	g[REG_RAX] = dispatch(si->si_syscall, a);
-	ktls_counter_add(KC_GUARD_TRAPPED, 1);
+	g[REG_RAX] = dispatch(si->si_syscall, a, uc);
+	if (getpid() == guard_pid)	/* not a vfork child's */
+		ktls_counter_add_shared(KC_GUARD_TRAPPED, 1);
 	errno = saved;
 }
 
@@ -793,6 +988,11 @@ switch_seam(void)
 	ktls_sys.pwritev2 = g_pwritev2;
 	ktls_sys.splice = g_splice;
 	ktls_sys.close = g_close;
+	ktls_sys.close_range = g_close_range;
+	ktls_sys.dup = g_dup;
+	ktls_sys.dup2 = g_dup2;
+	ktls_sys.dup3 = g_dup3;
+	ktls_sys.fcntl = g_fcntl;
 }
 
 static int

@@ -132,6 +132,10 @@ sys_once_fn(void)
 	SYS_RESOLVE(setsockopt);
 	SYS_RESOLVE(getsockopt);
 	SYS_RESOLVE(fcntl);
+	SYS_RESOLVE(dup);
+	SYS_RESOLVE(dup2);
+	SYS_RESOLVE(dup3);
+	SYS_RESOLVE(close_range);
 	SYS_RESOLVE(sigaction);
 	SYS_RESOLVE(aio_write);
 	SYS_RESOLVE(aio_error);

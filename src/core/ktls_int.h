@@ -64,6 +64,10 @@ struct ktls_sysops {
 	int	(*setsockopt)(int, int, int, const void *, socklen_t);
 	int	(*getsockopt)(int, int, int, void *, socklen_t *);
 	int	(*fcntl)(int, int, ...);
+	int	(*dup)(int);
+	int	(*dup2)(int, int);
+	int	(*dup3)(int, int, int);
+	int	(*close_range)(unsigned int, unsigned int, int);
 	int	(*sigaction)(int, const struct sigaction *, struct sigaction *);
 	int	(*aio_write)(struct aiocb *);
 	int	(*aio_error)(const struct aiocb *);
@@ -83,7 +87,7 @@ int	ktls_guard_install(void);	/* 0, or -EPERM: no session */
 bool	ktls_guard_active(void);
 bool	ktls_guard_keeps_sigsys(void);
 void	ktls_guard_atfork_child(void);
-/* Is fd a descriptor of an enabled socket (adopting it, see sock.c)? */
+/* Is fd a descriptor of an enabled socket? */
 bool	ktls_fd_is_enabled(int fd);
 bool	ktls_fd_is_enabled_ro(int fd);	/* changes nothing */
 /* -EPERM when msg passes an enabled socket in SCM_RIGHTS (api.c). */
@@ -141,6 +145,7 @@ enum ktls_counter {
 	KC__COUNT
 };
 void	ktls_counter_add(enum ktls_counter c, int64_t v);
+void	ktls_counter_add_shared(enum ktls_counter c, int64_t v);
 uint64_t ktls_counter_read(enum ktls_counter c);
 extern _Atomic int ktls_tunable_enable;	/* kern.ipc.tls.enable */
 extern _Atomic int ktls_tunable_maxlen;	/* kern.ipc.tls.maxlen */
@@ -305,7 +310,7 @@ extern _Atomic size_t ktls_unsent;
 struct ktls_sock *ktls_sock_hold(struct ktls_sock *so);
 void	ktls_sock_rele(struct ktls_sock *so);
 struct ktls_sock *ktls_sock_lookup(int fd);	/* returns a reference */
-/* The same for the write family: checks and adopts (sock.c). */
+/* The same for the write family: also finds copies (sock.c). */
 struct ktls_sock *ktls_sock_lookup_tx(int fd);
 struct ktls_sock *ktls_sock_unlink(int fd);	/* the table's reference */
 int	ktls_sock_link(int fd, struct ktls_sock *so);

@@ -42,7 +42,7 @@ ino_slot(ino_t ino)
 	return (&ino_hash[(ino * 0x9e3779b97f4a7c15ULL) >> 56 & (INO_HASH - 1)]);
 }
 
-/* Sessions in the inode index: ktls_sock_lookup_tx()'s slow path. */
+/* Sessions in the inode index (ktls_fd_is_enabled_ro()'s fstat). */
 static _Atomic int ino_count;
 
 static bool
@@ -70,6 +70,26 @@ ino_remove(struct ktls_sock *so)
 	pthread_rwlock_unlock(&fdtab_lock);
 }
 
+/*
+ * Once the guard is up, what a number that is not in the table was found
+ * to be (ktls_sock_lookup_tx()): not a socket (until the number is closed
+ * or replaced, which the engine sees: the guard traps libc's own and raw
+ * close and dup too), or a socket without a session as of the enable
+ * generation in the high bits (an enable may have made it a copy of an
+ * enabled socket: a dup made before the enable).  0: not known.
+ */
+#define FK_NOTSOCK	1u
+#define FK_PLAIN	2u
+static _Atomic uint32_t *fdkind;
+static _Atomic uint32_t enable_gen;
+
+static void
+fdkind_forget(int fd)
+{
+	if (fdkind != NULL && fd >= 0 && fd < fdtab_size)
+		atomic_store_explicit(&fdkind[fd], 0, memory_order_relaxed);
+}
+
 static void
 fdtab_init(void)
 {
@@ -83,6 +103,11 @@ fdtab_init(void)
 		n = 1 << 22;
 	/* Zero pages: only the parts in use ever take memory. */
 	fdtab = calloc((size_t)n, sizeof(*fdtab));
+	fdkind = calloc((size_t)n, sizeof(*fdkind));
+	if (fdkind == NULL) {
+		free(fdtab);
+		fdtab = NULL;
+	}
 	fdtab_size = fdtab != NULL ? (int)n : 0;
 }
 
@@ -103,57 +128,52 @@ ktls_sock_lookup(int fd)
 }
 
 /*
- * A write-family lookup.  With the guard up, a descriptor the engine did
- * not see made (a raw dup(2) system call, one received from this very
- * process) that is a descriptor of an enabled socket is adopted: it
- * becomes one more descriptor of the session, never a plaintext path
- * (invariant 7).  Costs an fstat() per call on other descriptors once a
- * session exists, and nothing before.
+ * A write-family lookup.  With the guard up, a number the engine did not
+ * see become a descriptor of an enabled socket (a dup made before the
+ * enable, a descriptor this process sent itself) is found by the socket's
+ * inode and becomes one more descriptor of the session, never a plaintext
+ * path (invariant 7).  fdkind keeps the answer for other numbers, so the
+ * fstat() is paid once per number (and per socket, once per enable).
  */
 struct ktls_sock *
 ktls_sock_lookup_tx(int fd)
 {
 	struct ktls_sock *so = ktls_sock_lookup(fd), *s;
 	struct stat st;
+	uint32_t k, gen;
 
-	if (!ktls_guard_active() || (so == NULL && atomic_load_explicit(
-	    &ino_count, memory_order_relaxed) == 0))
+	if (so != NULL || !ktls_guard_active() || fdkind == NULL || fd < 0 ||
+	    fd >= fdtab_size || atomic_load_explicit(&ino_count,
+	    memory_order_relaxed) == 0)
 		return (so);
-	/*
-	 * The entry must still be this socket: libc's own close (fclose()
-	 * of an fdopen()ed socket) or a raw close/dup2 may have replaced
-	 * the number behind the engine's back.  Such an entry is dropped.
-	 */
-	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-		if (so != NULL) {
-			ktls_sock_rele(so);
-			ktls_fd_closed(fd);
-		}
+	gen = atomic_load_explicit(&enable_gen, memory_order_acquire);
+	k = atomic_load_explicit(&fdkind[fd], memory_order_relaxed);
+	if (k == FK_NOTSOCK || k == (FK_PLAIN | gen << 2))
+		return (NULL);
+	if (fstat(fd, &st) != 0)
+		return (NULL);
+	if (!S_ISSOCK(st.st_mode)) {
+		atomic_store_explicit(&fdkind[fd], FK_NOTSOCK,
+		    memory_order_relaxed);
 		return (NULL);
 	}
-	if (so != NULL) {
-		if (so->ino == st.st_ino)
-			return (so);
-		ktls_sock_rele(so);
-		ktls_fd_closed(fd);
-		so = NULL;
-	}
-	if (fd < 0 || fd >= fdtab_size)
-		return (NULL);
 	pthread_rwlock_wrlock(&fdtab_lock);
 	for (s = *ino_slot(st.st_ino); s != NULL; s = s->ino_next)
 		if (s->ino == st.st_ino)
 			break;
-	if (s != NULL && atomic_load(&fdtab[fd]) == NULL) {
+	if (s == NULL)
+		atomic_store_explicit(&fdkind[fd], FK_PLAIN | gen << 2,
+		    memory_order_relaxed);
+	else if (atomic_load(&fdtab[fd]) == NULL) {
 		ktls_sock_hold(s);		/* the table's */
 		atomic_store(&fdtab[fd], s);
 		so = ktls_sock_hold(s);		/* the caller's */
-	} else if (s != NULL) {
+	} else {
 		so = ktls_sock_hold(atomic_load(&fdtab[fd]));
 		s = NULL;
 	}
 	pthread_rwlock_unlock(&fdtab_lock);
-	if (s != NULL) {
+	if (s != NULL && so == s) {
 		pthread_mutex_lock(&s->mtx);
 		s->nfds++;
 		pthread_mutex_unlock(&s->mtx);
@@ -200,6 +220,7 @@ ktls_sock_unlink(int fd)
 {
 	struct ktls_sock *so;
 
+	fdkind_forget(fd);
 	if (fdtab == NULL || fd < 0 || fd >= fdtab_size ||
 	    atomic_load_explicit(&fdtab[fd], memory_order_relaxed) == NULL)
 		return (NULL);
@@ -531,6 +552,8 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 		so->ino_next = *ino_slot(so->ino);
 		*ino_slot(so->ino) = so;
 		atomic_fetch_add(&ino_count, 1);
+		/* Numbers known as plain sockets may be copies of this one. */
+		atomic_fetch_add_explicit(&enable_gen, 1, memory_order_release);
 		atomic_store(&fdtab[fd], so);
 	}
 	pthread_rwlock_unlock(&fdtab_lock);

@@ -9,11 +9,6 @@
 
 /* The interposer's calls that are libc's and not the engine's. */
 struct kti_libc {
-	int	(*dup)(int);
-	int	(*dup2)(int, int);
-	int	(*dup3)(int, int, int);
-	int	(*fcntl)(int, int, ...);
-	int	(*close_range)(unsigned int, unsigned int, int);
 	int	(*getsockopt)(int, int, int, void *, socklen_t *);
 };
 extern struct kti_libc kti_libc;
@@ -26,9 +21,9 @@ int	kti_setsockopt(int fd, int level, int optname, const void *optval,
 	    socklen_t optlen);
 int	kti_getsockopt(int fd, int level, int optname, void *optval,
 	    socklen_t *optlen);
-/* Descriptor bookkeeping shared by the engine and the ULP state. */
-void	kti_fd_dup(int oldfd, int newfd);
-void	kti_fd_closed(int fd);
+/* Descriptor bookkeeping of the ULP state (the engine follows its own). */
+/* The ULP state alone (the engine follows the descriptor itself). */
+void	kti_ulp_dup(int oldfd, int newfd);
 void	kti_ulp_forget(int fd);
 
 #endif /* KTLS_INTERPOSE_H */

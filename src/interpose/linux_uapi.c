@@ -66,24 +66,15 @@ ulp_set(int fd, bool on)
 }
 
 void
-kti_fd_dup(int oldfd, int newfd)
+kti_ulp_dup(int oldfd, int newfd)
 {
-	if (oldfd == newfd)
-		return;
-	ktls_fd_dup(oldfd, newfd);
-	ulp_set(newfd, ulp_get(oldfd));
+	if (oldfd != newfd)
+		ulp_set(newfd, ulp_get(oldfd));
 }
 
 void
 kti_ulp_forget(int fd)
 {
-	ulp_set(fd, false);
-}
-
-void
-kti_fd_closed(int fd)
-{
-	ktls_fd_closed(fd);
 	ulp_set(fd, false);
 }
 

@@ -28,11 +28,15 @@
  *                            application's handler is recorded, the
  *                            guard's stays (sigset(3) is signal's kin:
  *                            glibc's calls its internal sigaction, left)
- *   fclose ................. its internal close of an enabled socket
+ *   fclose ................. its internal close of an enabled socket (also
+ *                            trapped by the guard; this keeps it right
+ *                            with KTLS_GUARD=0)
  *   sigprocmask pthread_sigmask .. SIGSYS is never blocked (a blocked
  *                            seccomp SIGSYS kills the thread)
- *   posix_spawn posix_spawnp .. queues sent and enabled sockets made
- *                            close-on-exec first, as for the exec family
+ *   posix_spawn posix_spawnp popen system .. queues sent and enabled
+ *                            sockets made close-on-exec first, as for the
+ *                            exec family (popen and system spawn inside
+ *                            libc, past posix_spawn's name)
  *   posix_spawn_file_actions_adddup2 .. refused (EPERM) for an enabled
  *                            socket: the new image would write it in the
  *                            clear
@@ -413,6 +417,32 @@ posix_spawnp(pid_t *pid, const char *file,
 		next = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawnp");
 	ktls_exec_prepare();
 	return (next(pid, file, fa, attr, argv, envp));
+}
+
+typedef FILE *(*popen_fn)(const char *, const char *);
+typedef int (*system_fn)(const char *);
+
+/* popen(3) and system(3) spawn through libc's own posix_spawn: the same. */
+KTI_EXPORT FILE *
+popen(const char *cmd, const char *mode)
+{
+	static popen_fn next;
+
+	if (next == NULL)
+		next = (popen_fn)dlsym(RTLD_NEXT, "popen");
+	ktls_exec_prepare();
+	return (next(cmd, mode));
+}
+
+KTI_EXPORT int
+system(const char *cmd)
+{
+	static system_fn next;
+
+	if (next == NULL)
+		next = (system_fn)dlsym(RTLD_NEXT, "system");
+	ktls_exec_prepare();
+	return (next(cmd));
 }
 
 /*

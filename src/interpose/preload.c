@@ -16,6 +16,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <stdarg.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -36,11 +37,6 @@ static pthread_once_t libc_once = PTHREAD_ONCE_INIT;
 static void
 libc_once_fn(void)
 {
-	LIBC_RESOLVE(dup);
-	LIBC_RESOLVE(dup2);
-	LIBC_RESOLVE(dup3);
-	LIBC_RESOLVE(fcntl);
-	LIBC_RESOLVE(close_range);
 	LIBC_RESOLVE(getsockopt);
 }
 
@@ -157,20 +153,13 @@ close(int fd)
 KTI_EXPORT int
 close_range(unsigned int first, unsigned int last, int flags)
 {
-	int r;
+	int r = ktls_close_range(first, last, flags);
 
-	kti_libc_init();
-	if (kti_libc.close_range == NULL) {
-		errno = ENOSYS;
-		return (-1);
-	}
-	r = kti_libc.close_range(first, last, flags);
-	/* CLOSE_RANGE_CLOEXEC closes nothing now. */
 	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
 		if (last > (1u << 22))
 			last = 1u << 22;
 		for (unsigned int fd = first; fd <= last; fd++)
-			kti_fd_closed((int)fd);
+			kti_ulp_forget((int)fd);
 	}
 	return (r);
 }
@@ -180,9 +169,8 @@ dup(int oldfd)
 {
 	int fd;
 
-	kti_libc_init();
-	if ((fd = kti_libc.dup(oldfd)) >= 0)
-		kti_fd_dup(oldfd, fd);
+	if ((fd = ktls_dup(oldfd)) >= 0)
+		kti_ulp_dup(oldfd, fd);
 	return (fd);
 }
 
@@ -191,11 +179,8 @@ dup2(int oldfd, int newfd)
 {
 	int fd;
 
-	kti_libc_init();
-	if ((fd = kti_libc.dup2(oldfd, newfd)) >= 0 && oldfd != newfd) {
-		kti_fd_closed(newfd);	/* dup2 closed what newfd was */
-		kti_fd_dup(oldfd, newfd);
-	}
+	if ((fd = ktls_dup2(oldfd, newfd)) >= 0)
+		kti_ulp_dup(oldfd, newfd);
 	return (fd);
 }
 
@@ -204,24 +189,20 @@ dup3(int oldfd, int newfd, int flags)
 {
 	int fd;
 
-	kti_libc_init();
-	if ((fd = kti_libc.dup3(oldfd, newfd, flags)) >= 0) {
-		kti_fd_closed(newfd);
-		kti_fd_dup(oldfd, newfd);
-	}
+	if ((fd = ktls_dup3(oldfd, newfd, flags)) >= 0)
+		kti_ulp_dup(oldfd, newfd);
 	return (fd);
 }
 
 static int
 kti_fcntl(int fd, int cmd, va_list ap)
 {
-	void *arg = va_arg(ap, void *);	/* int or pointer: as glibc does */
+	long arg = va_arg(ap, long);	/* int or pointer: as glibc does */
 	int r;
 
-	kti_libc_init();
-	r = kti_libc.fcntl(fd, cmd, arg);
+	r = ktls_fcntl(fd, cmd, arg);
 	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
-		kti_fd_dup(fd, r);
+		kti_ulp_dup(fd, r);
 	return (r);
 }
 

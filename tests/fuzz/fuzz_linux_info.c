@@ -45,8 +45,7 @@
 
 /* What preload.c resolves with dlsym(RTLD_NEXT): here libc itself. */
 struct kti_libc kti_libc = {
-	.dup = dup, .dup2 = dup2, .dup3 = dup3, .fcntl = fcntl,
-	.close_range = close_range, .getsockopt = getsockopt,
+	.getsockopt = getsockopt,
 };
 
 void

@@ -16,7 +16,13 @@
  * filter appears at the first enable and not before, exec'd images
  * (static busybox, a program without the interposer) still run, the
  * application's own SIGSYS handler keeps working, and a packet capture in
- * a network namespace of its own sees no marker in any frame.
+ * a network namespace of its own sees no marker in any frame.  Around
+ * processes and descriptors: a fork()ed child's writes fail (EPIPE), a
+ * vfork() child's are refused (EPERM), popen/system/posix_spawn still
+ * work, an enabled socket is no posix_spawn dup2 action, raw dup/close
+ * system calls neither leak nor misroute, the guard's counters
+ * (kern.ipc.tls.guard.*) count exactly, and KTLS_IO_URING=allow is
+ * honoured in a fresh image of this program ("--sub", run by itself).
  *
  * Every case runs in a child forked from a parent that never enables
  * anything: each child is a process before its first enable (the filter
@@ -28,6 +34,7 @@
  * on the marker detector.  KTLS_GUARD=0 (the engine's measurement switch)
  * shows which cases only the guard makes pass.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -43,6 +50,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1108,13 +1116,607 @@ static const struct path P_OTHER_ABI = { "other-abi",
 	"(beyond the brief) write by int $0x80 (i386 ABI): -EPERM; by the x32 "
 	"number: -ENOSYS; nothing sent", NULL, run_other_abi };
 
+/* ---- the guard around processes, descriptors and counters ---- */
+
+static int status_field(const char *field);
+
+/* kern.ipc.tls.guard.<name>, read as test_interpose reads its sysctls. */
+static uint64_t
+guard_ctr(const char *name)
+{
+	char full[64];
+	uint64_t v = 0;
+	size_t len = sizeof(v);
+
+	snprintf(full, sizeof(full), "kern.ipc.tls.guard.%s", name);
+	if (ktls_sysctl_get(full, &v, &len) != 0 || len != sizeof(v)) {
+		tap_diag("ktls_sysctl_get(%s): %s (len %zu)", full,
+		    strerror(errno), len);
+		tap_case_failed = 1;
+		return (UINT64_MAX);
+	}
+	return (v);
+}
+
+/* kern.ipc.tls.guard.<name> must read want exactly. */
+#define CHECK_CTR(name, want) do {					\
+	uint64_t want_ = (uint64_t)(want), got_ = guard_ctr(name);	\
+	if (got_ != want_) {						\
+		tap_diag("%s:%d: kern.ipc.tls.guard.%s is %llu, want %llu",\
+		    __FILE__, __LINE__, (name), (unsigned long long)got_,\
+		    (unsigned long long)want_);				\
+		tap_case_failed = 1;					\
+	}								\
+} while (0)
+
+/* All of fd until EOF into out (NUL-terminated); the byte count. */
+static size_t
+read_all(int fd, char *out, size_t outsz)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < outsz - 1 &&
+	    ((n = read(fd, out + len, outsz - 1 - len)) > 0 ||
+	    (n < 0 && errno == EINTR)))
+		if (n > 0)
+			len += (size_t)n;
+	out[len] = '\0';
+	return (len);
+}
+
+static int
+wait_status(pid_t pid)
+{
+	int st = -1;
+
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return (st);
+}
+
+/* A wait status in words, for diagnostics. */
+static const char *
+status_str(int st)
+{
+	static char s[64];
+
+	if (WIFEXITED(st))
+		snprintf(s, sizeof(s), "exit status %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(s, sizeof(s), "killed by signal %d (%s)", WTERMSIG(st),
+		    strsignal(WTERMSIG(st)));
+	else
+		snprintf(s, sizeof(s), "wait status %#x", st);
+	return (s);
+}
+
+/*
+ * The engine's "ktls-control" thread, started by the first enable, waits
+ * in poll(2) once its listener is made (2 s at most): from then on it
+ * takes no descriptor number (it no longer waits in accept4, which would
+ * hold the lowest free one).
+ */
+static bool
+wait_control_accept(void)
+{
+	char path[300], buf[64];
+	struct dirent *de;
+	FILE *f;
+	DIR *d;
+
+	for (int ms = 0; ms < 2000; ms++) {
+		if ((d = opendir("/proc/self/task")) == NULL)
+			return (false);
+		while ((de = readdir(d)) != NULL) {
+			bool ctl = false, in = false;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			    de->d_name);
+			if ((f = fopen(path, "re")) != NULL) {
+				ctl = fgets(buf, sizeof(buf), f) != NULL &&
+				    strcmp(buf, "ktls-control\n") == 0;
+				fclose(f);
+			}
+			snprintf(path, sizeof(path),
+			    "/proc/self/task/%s/syscall", de->d_name);
+			if (ctl && (f = fopen(path, "re")) != NULL) {
+				in = fgets(buf, sizeof(buf), f) != NULL &&
+				    atoi(buf) == SYS_poll;
+				fclose(f);
+			}
+			if (in) {
+				closedir(d);
+				return (true);
+			}
+		}
+		closedir(d);
+		fx_sleep_ms(1);
+	}
+	tap_diag("no ktls-control thread waiting in poll within 2 s");
+	return (false);
+}
+
+/* 19. */
+static const char *
+run_fork(struct conn *c)
+{
+	uint8_t a[300], b[310], d[320];
+	pid_t pid;
+	int st;
+
+	bracket(c, 1);
+	fill(a, sizeof(a), "fork-child-SYS_write", 1);
+	fill(b, sizeof(b), "fork-child-write", 2);
+	fill(d, sizeof(d), "fork-child-rawasm", 3);
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		/* The child's session is gone (sock.c): EPIPE, and SIGPIPE. */
+		signal(SIGPIPE, SIG_IGN);
+		tap_case_failed = 0;
+		CHECK_ERR(syscall(SYS_write, c->fd, a, sizeof(a)), EPIPE);
+		CHECK_ERR(write(c->fd, b, sizeof(b)), EPIPE);
+		CHECK_RET(raw_write(c->fd, d, sizeof(d)), -EPIPE);
+		/* Its copy of the descriptor goes without ending the stream. */
+		CHECK_RET(close(c->fd), 0);
+		fflush(stdout);
+		_exit(tap_case_failed ? 1 : 0);
+	}
+	REQUIRE(pid > 0, NULL);
+	st = wait_status(pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		tap_diag("fork child: %s", status_str(st));
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* The parent's session goes on, in sequence. */
+	fill(a, sizeof(a), "fork-parent-SYS_write", 4);
+	CHECK_RET(syscall(SYS_write, c->fd, a, sizeof(a)), sizeof(a));
+	sent(c, a, sizeof(a));
+	fill(b, sizeof(b), "fork-parent-write", 5);
+	CHECK_RET(write(c->fd, b, sizeof(b)), sizeof(b));
+	sent(c, b, sizeof(b));
+	bracket(c, 2);
+	return (NULL);
+}
+static const struct path P_FORK = { "fork",
+	"fork() after the enable: in the child syscall(SYS_write), write() and "
+	"a raw syscall on the inherited socket fail with EPIPE and send nothing, "
+	"its close() returns 0; the parent's later writes decrypt", NULL,
+	run_fork };
+
+/* 20. */
+static const char *
+run_adddup2(struct conn *c)
+{
+	char *argv[] = { "echo", MARK "-adddup2-spawned", NULL };
+	posix_spawn_file_actions_t fa;
+	char out[128];
+	int p[2], d, other, st;
+	pid_t pid;
+
+	bracket(c, 1);
+	REQUIRE(pipe2(p, O_CLOEXEC) == 0, NULL);
+	REQUIRE(posix_spawn_file_actions_init(&fa) == 0, NULL);
+	CHECK_RET(posix_spawn_file_actions_adddup2(&fa, p[1], 1), 0);
+	/*
+	 * After the pipe's action: had one of these been added, echo's
+	 * stdout would be the socket and the marker would go out in clear.
+	 */
+	CHECK_RET(posix_spawn_file_actions_adddup2(&fa, c->fd, 1), EPERM);
+	CHECK_RET(posix_spawn_file_actions_adddup2(&fa, c->fd, 9), EPERM);
+	REQUIRE((d = dup(c->fd)) >= 0, NULL);
+	CHECK_RET(posix_spawn_file_actions_adddup2(&fa, d, 1), EPERM);
+	close(d);
+	/* Not over-refusing: a never-enabled TCP socket. */
+	other = socket(c->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	REQUIRE(other >= 0, NULL);
+	CHECK_RET(posix_spawn_file_actions_adddup2(&fa, other, 9), 0);
+	CHECK_RET(posix_spawn(&pid, "/bin/echo", &fa, NULL, argv, environ), 0);
+	close(p[1]);
+	read_all(p[0], out, sizeof(out));
+	close(p[0]);
+	close(other);
+	if (strcmp(out, MARK "-adddup2-spawned\n") != 0)
+		tap_diag("echo printed \"%s\" to the pipe", out);
+	CHECK(strcmp(out, MARK "-adddup2-spawned\n") == 0);
+	st = wait_status(pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		tap_diag("echo: %s", status_str(st));
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	posix_spawn_file_actions_destroy(&fa);
+	bracket(c, 2);
+	return (NULL);
+}
+static const struct path P_ADDDUP2 = { "adddup2",
+	"posix_spawn_file_actions_adddup2 of the enabled socket (and of a dup) "
+	"returns EPERM, of a pipe and a plain socket 0; the spawn with the "
+	"actions kept prints into the pipe, nothing reaches the socket", NULL,
+	run_adddup2 };
+
+/* 21. */
+static const char *
+run_spawn(struct conn *c)
+{
+	char *argv[] = { "echo", "spawned", "exactly", NULL };
+	posix_spawn_file_actions_t fa;
+	uint8_t a[300];
+	char out[128];
+	FILE *f;
+	size_t n;
+	int p[2], st;
+	pid_t pid;
+
+	bracket(c, 1);
+	/* popen(3): libc's own posix_spawn of /bin/sh, not the interposer's. */
+	f = popen("echo hi", "r");
+	REQUIRE(f != NULL, NULL);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = '\0';
+	if (strcmp(out, "hi\n") != 0)
+		tap_diag("popen(\"echo hi\") read \"%s\"", out);
+	CHECK(strcmp(out, "hi\n") == 0);
+	st = pclose(f);
+	if (st != 0)
+		tap_diag("pclose: %s", status_str(st));
+	CHECK(st == 0);
+	bracket(c, 2);
+	/* system(3): the same, and the shell's status comes back. */
+	st = system("exit 3");
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 3)
+		tap_diag("system(\"exit 3\"): %s", status_str(st));
+	CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 3);
+	bracket(c, 3);
+	/* posix_spawn with file actions: the child runs them signals blocked. */
+	REQUIRE(pipe(p) == 0, NULL);
+	REQUIRE(posix_spawn_file_actions_init(&fa) == 0, NULL);
+	CHECK_RET(posix_spawn_file_actions_adddup2(&fa, p[1], 1), 0);
+	CHECK_RET(posix_spawn_file_actions_addclose(&fa, p[1]), 0);
+	CHECK_RET(posix_spawn_file_actions_addclose(&fa, p[0]), 0);
+	CHECK_RET(posix_spawn(&pid, "/bin/echo", &fa, NULL, argv, environ), 0);
+	close(p[1]);
+	read_all(p[0], out, sizeof(out));
+	close(p[0]);
+	if (strcmp(out, "spawned exactly\n") != 0)
+		tap_diag("posix_spawn echo printed \"%s\"", out);
+	CHECK(strcmp(out, "spawned exactly\n") == 0);
+	st = wait_status(pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		tap_diag("posix_spawn echo: %s", status_str(st));
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	posix_spawn_file_actions_destroy(&fa);
+	/* The enabled socket is still this process's, every way. */
+	fill(a, sizeof(a), "after-spawn-SYS_write", 4);
+	CHECK_RET(syscall(SYS_write, c->fd, a, sizeof(a)), sizeof(a));
+	sent(c, a, sizeof(a));
+	bracket(c, 5);
+	return (NULL);
+}
+static const struct path P_SPAWN = { "spawn",
+	"after the enable, the socket open: popen(\"echo hi\") reads \"hi\\n\", "
+	"pclose 0; system(\"exit 3\") exits 3; posix_spawn of /bin/echo with "
+	"adddup2 of a pipe to 1 and addclose prints exactly; writes go on "
+	"encrypted", NULL, run_spawn };
+
+/* 22: a vfork() child shares this memory; what it did comes back here. */
+static volatile long vf_ret[3];
+static volatile int vf_err[3];
+
+static const char *
+run_vfork(struct conn *c)
+{
+	static uint8_t a[300], b[310];
+	char back[400];
+	uint64_t t0, t1;
+	int p[2], st, fd = c->fd;
+	pid_t pid;
+
+	bracket(c, 1);
+	fill(a, sizeof(a), "vfork-child-SYS_write", 1);
+	fill(b, sizeof(b), "vfork-child-pipe", 2);
+	REQUIRE(pipe2(p, O_CLOEXEC) == 0, NULL);
+	for (int i = 0; i < 3; i++) {
+		vf_ret[i] = 0;
+		vf_err[i] = 0;
+	}
+	t0 = guard_ctr("trapped");
+	fflush(stdout);
+	if ((pid = vfork()) == 0) {
+		errno = 0;
+		vf_ret[0] = syscall(SYS_write, fd, a, sizeof(a));
+		vf_err[0] = errno;
+		vf_ret[1] = raw_write(fd, a, sizeof(a));
+		errno = 0;
+		vf_ret[2] = syscall(SYS_write, p[1], b, sizeof(b));
+		vf_err[2] = errno;
+		_exit((vf_ret[0] == -1 && vf_err[0] == EPERM ? 0 : 1) |
+		    (vf_ret[1] == -EPERM ? 0 : 2) |
+		    (vf_ret[2] == (long)sizeof(b) ? 0 : 4));
+	}
+	REQUIRE(pid > 0, NULL);
+	st = wait_status(pid);
+	t1 = guard_ctr("trapped");
+	close(p[1]);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		tap_diag("vfork child: %s; syscall(SYS_write) on the socket %ld "
+		    "(errno %d), raw %ld, syscall(SYS_write) on the pipe %ld "
+		    "(errno %d)", status_str(st), vf_ret[0], vf_err[0],
+		    vf_ret[1], vf_ret[2], vf_err[2]);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(vf_ret[0] == -1 && vf_err[0] == EPERM);
+	CHECK(vf_ret[1] == -EPERM);
+	CHECK(vf_ret[2] == (long)sizeof(b));
+	CHECK(read_all(p[0], back, sizeof(back)) == sizeof(b) &&
+	    memcmp(back, b, sizeof(b)) == 0);
+	close(p[0]);
+	if (t1 != t0)
+		tap_diag("note: kern.ipc.tls.guard.trapped %llu -> %llu across "
+		    "the vfork child's 3 trapped calls", (unsigned long long)t0,
+		    (unsigned long long)t1);
+	/* The parent's session goes on, in sequence. */
+	fill(a, sizeof(a), "vfork-parent-SYS_write", 3);
+	CHECK_RET(syscall(SYS_write, c->fd, a, sizeof(a)), sizeof(a));
+	sent(c, a, sizeof(a));
+	bracket(c, 2);
+	return (NULL);
+}
+static const struct path P_VFORK = { "vfork",
+	"vfork() after the enable: in the child syscall(SYS_write) on the socket "
+	"-1 EPERM and a raw syscall -EPERM, nothing sent; its syscall(SYS_write) "
+	"to a pipe arrives; the parent's later writes decrypt", NULL, run_vfork };
+
+/* 23. */
+static const char *
+run_rawdup(struct conn *c)
+{
+	uint8_t m[6][250];
+	long d1, d2;
+
+	bracket(c, 1);
+	for (int i = 0; i < 6; i++)
+		fill(m[i], sizeof(m[i]) - (size_t)i, "rawdup", i);
+	/* Copies the engine was not told of. */
+	d1 = syscall(SYS_dup, c->fd);
+	REQUIRE(d1 >= 0, NULL);
+	d2 = syscall(SYS_fcntl, c->fd, F_DUPFD, 100);
+	REQUIRE(d2 >= 100, NULL);
+	CHECK_RET(write((int)d1, m[0], 250), 250);
+	sent(c, m[0], 250);
+	CHECK_RET(syscall(SYS_write, d1, m[1], 249), 249);
+	sent(c, m[1], 249);
+	CHECK_RET(write(c->fd, m[2], 248), 248);
+	sent(c, m[2], 248);
+	CHECK_RET(syscall(SYS_write, d2, m[3], 247), 247);
+	sent(c, m[3], 247);
+	CHECK_RET(write((int)d2, m[4], 246), 246);
+	sent(c, m[4], 246);
+	CHECK_RET(raw_write((int)d1, m[5], 245), 245);
+	sent(c, m[5], 245);
+	CHECK_RET(close((int)d1), 0);
+	CHECK_RET(close((int)d2), 0);
+	bracket(c, 2);
+	return (NULL);
+}
+static const struct path P_RAWDUP = { "rawdup",
+	"syscall(SYS_dup) (and syscall(SYS_fcntl, F_DUPFD)) of the enabled "
+	"socket after the enable: write, syscall(SYS_write) and a raw syscall "
+	"on the copies go into the same stream, in order; the peer gets EOF "
+	"after the last close", NULL, run_rawdup };
+
+/* 24. */
+static const char *
+run_rawclose(struct conn *c)
+{
+	struct conn n;
+	uint8_t a[300], b[310];
+	int num = c->fd;
+
+	bracket(c, 1);
+	/*
+	 * The engine's control thread, started by the enable, makes its
+	 * listener: once it waits in poll, it takes no number of ours.
+	 */
+	REQUIRE(wait_control_accept(), NULL);
+	/* The engine is not told: its entry for the number goes stale. */
+	CHECK_RET(syscall(SYS_close, c->fd), 0);
+	c->closed = true;
+	/* A plain connection; its client socket takes the lowest number. */
+	REQUIRE(conn_pair(&n, c->family, c->ls) == 0, NULL);
+	if (n.fd != num)
+		tap_diag("the new socket got fd %d, not %d", n.fd, num);
+	REQUIRE(n.fd == num, NULL);
+	fill(a, sizeof(a), "rawclose-new-write", 1);
+	CHECK_RET(write(n.fd, a, sizeof(a)), sizeof(a));
+	sent(&n, a, sizeof(a));
+	fill(b, sizeof(b), "rawclose-new-SYS_write", 2);
+	CHECK_RET(syscall(SYS_write, n.fd, b, sizeof(b)), sizeof(b));
+	sent(&n, b, sizeof(b));
+	conn_finish(&n);	/* plain: exactly its bytes */
+	conn_free(&n);
+	/* case_path: the old stream is the bracket alone, then EOF. */
+	return (NULL);
+}
+static const struct path P_RAWCLOSE = { "rawclose",
+	"syscall(SYS_close) of the enabled socket (the engine not told), then a "
+	"plain connection on the same number: its write() and syscall(SYS_write) "
+	"go out unchanged, none of it in the old stream, which ends with EOF",
+	NULL, run_rawclose };
+
+/* 25. */
+static const char *
+pre_counters(struct conn *c)
+{
+	(void)c;
+	CHECK_CTR("filters", 0);
+	CHECK_CTR("trapped", 0);
+	CHECK_CTR("refused", 0);
+	return (NULL);
+}
+
+static const char *
+run_counters(struct conn *c)
+{
+	struct io_uring_params up;
+	struct conn t;
+	uint8_t a[300];
+	uint64_t tr, rf;
+	int p[2], u[2];
+
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, u) == 0,
+	    NULL);
+	REQUIRE(pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0, NULL);
+	CHECK_CTR("filters", 1);
+	/* A second enable installs nothing more. */
+	REQUIRE(conn_pair(&t, c->family, c->ls) == 0, NULL);
+	REQUIRE(conn_enable(&t) == 0, NULL);
+	CHECK_CTR("filters", 1);
+	close(t.fd);
+	close(t.peer);
+	conn_free(&t);
+	fill(a, sizeof(a), "counted", 1);
+	tr = guard_ctr("trapped");
+	rf = guard_ctr("refused");
+	/* Three trapped calls on the socket: +3. */
+	for (int i = 0; i < 3; i++) {
+		CHECK_RET(syscall(SYS_write, c->fd, a, sizeof(a)), sizeof(a));
+		sent(c, a, sizeof(a));
+	}
+	CHECK_CTR("trapped", tr + 3);
+	/* The interposer's write() is not a trap. */
+	CHECK_RET(write(c->fd, a, sizeof(a)), sizeof(a));
+	sent(c, a, sizeof(a));
+	CHECK_CTR("trapped", tr + 3);
+	/* Trapped calls on other descriptors count too: +2. */
+	CHECK_RET(syscall(SYS_write, p[1], a, 10), 10);
+	CHECK_RET(syscall(SYS_write, p[1], a, 10), 10);
+	CHECK_CTR("trapped", tr + 5);
+	CHECK_CTR("refused", rf);
+	/* io_uring_setup: refused (+1), by a trap (+1). */
+	memset(&up, 0, sizeof(up));
+	CHECK_ERR(syscall(__NR_io_uring_setup, 8, &up), ENOSYS);
+	CHECK_CTR("refused", rf + 1);
+	CHECK_CTR("trapped", tr + 6);
+	/* SCM_RIGHTS by libc's sendmsg: refused (+1), no trap. */
+	CHECK_ERR(send_fd(u[0], c->fd, false), EPERM);
+	CHECK_CTR("refused", rf + 2);
+	CHECK_CTR("trapped", tr + 6);
+	/* By syscall(SYS_sendmsg): refused (+1), by a trap (+1). */
+	CHECK_ERR(send_fd(u[0], c->fd, true), EPERM);
+	CHECK_CTR("refused", rf + 3);
+	CHECK_CTR("trapped", tr + 7);
+	CHECK_CTR("filters", 1);
+	close(u[0]);
+	close(u[1]);
+	close(p[0]);
+	close(p[1]);
+	return (NULL);
+}
+static const struct path P_COUNTERS = { "counters",
+	"kern.ipc.tls.guard.*: filters 0 before the first enable, 1 after (and "
+	"after a second); trapped +3 for 3 syscall(SYS_write), +0 for write(), "
+	"+2 for 2 on a pipe; refused +1 for io_uring_setup, +1 per SCM_RIGHTS "
+	"refusal (sendmsg, syscall(SYS_sendmsg))", pre_counters, run_counters };
+
+/* 26. */
+static const char *
+run_dlopen_filter(struct conn *c)
+{
+	const char *path = getenv("KTLS_TEST_GUARD_DL");
+	long (*fn)(int, const void *, size_t);
+	uint8_t a[300];
+	uint64_t tr;
+	void *h, *h2;
+	int sf;
+
+	if (path == NULL || *path == '\0')
+		return ("KTLS_TEST_GUARD_DL (the guard_dl module) not set");
+	CHECK_CTR("filters", 1);
+	sf = status_field("Seccomp_filters");
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL)
+		tap_diag("dlopen %s: %s", path, dlerror());
+	REQUIRE(h != NULL, NULL);
+	CHECK_CTR("filters", 2);
+	CHECK_RET(status_field("Seccomp_filters"), sf + 1);
+	fn = (long (*)(int, const void *, size_t))dlsym(h, "guard_dl_write");
+	REQUIRE(fn != NULL, NULL);
+	fill(a, sizeof(a), "dlopen-filter", 1);
+	tr = guard_ctr("trapped");
+	CHECK_RET(fn(c->fd, a, sizeof(a)), sizeof(a));
+	sent(c, a, sizeof(a));
+	CHECK_CTR("trapped", tr + 1);
+	/* The same module again: nothing new mapped, no filter. */
+	h2 = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	CHECK(h2 == h);
+	CHECK_CTR("filters", 2);
+	CHECK_RET(status_field("Seccomp_filters"), sf + 1);
+	bracket(c, 1);
+	return (NULL);
+}
+static const struct path P_DLOPEN_FILTER = { "dlopen-filter",
+	"a dlopen of guard_dl after the enable adds a filter: "
+	"kern.ipc.tls.guard.filters 1 -> 2, Seccomp_filters +1; its raw write "
+	"is one trap and encrypted; dlopen of it again adds none", NULL,
+	run_dlopen_filter };
+
+/* 27: run in a fresh image of this program (case_exec_sub). */
+static const char *
+run_uring_allow(struct conn *c)
+{
+	const char *e = getenv("KTLS_IO_URING");
+	struct io_uring_params p;
+	uint64_t rf;
+	long r;
+
+	if (e == NULL || strcmp(e, "allow") != 0)
+		tap_diag("KTLS_IO_URING is \"%s\", want \"allow\"",
+		    e != NULL ? e : "(unset)");
+	CHECK(e != NULL && strcmp(e, "allow") == 0);
+	bracket(c, 1);
+	rf = guard_ctr("refused");
+	memset(&p, 0, sizeof(p));
+	errno = 0;
+	r = syscall(__NR_io_uring_setup, 8, &p);
+	if (r < 0)
+		tap_diag("io_uring_setup after the enable, KTLS_IO_URING=allow: "
+		    "%ld (%s), want a descriptor", r, strerror(errno));
+	CHECK(r >= 0);
+	CHECK_CTR("refused", rf);
+	if (r >= 0)
+		CHECK_RET(close((int)r), 0);
+	bracket(c, 2);
+	return (NULL);
+}
+static const struct path P_URING_ALLOW = { "uring-allow",
+	"KTLS_IO_URING=allow at load (a fresh exec of this program): "
+	"io_uring_setup after an enable returns a descriptor, refused +0",
+	NULL, run_uring_allow };
+
+/* Beyond the brief: the variable is read at load time, not later. */
+static const char *
+pre_uring_late(struct conn *c)
+{
+	(void)c;
+	REQUIRE(setenv("KTLS_IO_URING", "allow", 1) == 0, NULL);
+	return (NULL);
+}
+static const struct path P_URING_LATE = { "uring-late",
+	"(beyond the brief) KTLS_IO_URING=allow set after the library loaded: "
+	"io_uring_setup after the enable still -1 ENOSYS", pre_uring_late,
+	run_uring_after };
+
 /* The data-path cases, each for every suite and family. */
 static const struct path *const data_paths[] = {
 	&P_PWRITEV2, &P_SPLICE, &P_VMSPLICE, &P_STDIO, &P_DPRINTF,
 	&P_SYSCALLS, &P_RAWASM, &P_INTERNAL, &P_DLOPEN, &P_BLOCKED,
 	&P_PWRITE, &P_RIGHTS, &P_URING_AFTER, &P_AIO,
 	&P_MORE_SYSCALLS, &P_DUP_BEFORE, &P_RIGHTS_MORE, &P_OTHER_ABI,
+	&P_FORK, &P_ADDDUP2, &P_SPAWN, &P_VFORK, &P_RAWDUP, &P_RAWCLOSE,
+	&P_COUNTERS, &P_DLOPEN_FILTER, &P_URING_LATE,
 };
+
+/* Paths run in a fresh image of this program: "--sub TAG SUITE FAMILY". */
+static const struct path *const sub_paths[] = { &P_URING_ALLOW };
 
 /* ---- running a case in a child ---- */
 
@@ -1207,6 +1809,86 @@ case_path(const void *arg)
 	conn_finish(&c);
 	conn_free(&c);
 	return (NULL);
+}
+
+/*
+ * A path in a fresh image of this program (posix_spawn of /proc/self/exe
+ * with "--sub"), KTLS_IO_URING=allow in its environment: the engine reads
+ * the variable when it loads.  This child never enables anything.
+ */
+static const char *
+case_exec_sub(const void *arg)
+{
+	const struct path_arg *a = arg;
+	static char why[128];
+	struct io_uring_params p;
+	char si[16], fam[16], *argv[6], **envp;
+	size_t n = 0, j = 0;
+	pid_t pid;
+	long ring;
+	int st;
+
+	/* A ring here, before any enable, says whether the kernel has them. */
+	memset(&p, 0, sizeof(p));
+	if ((ring = syscall(__NR_io_uring_setup, 8, &p)) < 0) {
+		snprintf(why, sizeof(why), "io_uring_setup: %s",
+		    strerror(errno));
+		return (why);
+	}
+	close((int)ring);
+	while (environ[n] != NULL)
+		n++;
+	REQUIRE((envp = calloc(n + 2, sizeof(*envp))) != NULL, NULL);
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "KTLS_IO_URING=", 14) != 0)
+			envp[j++] = environ[i];
+	envp[j++] = "KTLS_IO_URING=allow";
+	snprintf(si, sizeof(si), "%d", (int)(a->ls - suites));
+	snprintf(fam, sizeof(fam), "%d", a->family);
+	argv[0] = "test_guard";
+	argv[1] = "--sub";
+	argv[2] = (char *)a->path->tag;
+	argv[3] = si;
+	argv[4] = fam;
+	argv[5] = NULL;
+	fflush(stdout);
+	CHECK_RET(posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, envp),
+	    0);
+	free(envp);
+	if (tap_case_failed)
+		return (NULL);
+	st = wait_status(pid);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
+		return ("skipped in the fresh image (its diagnostic above)");
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		tap_diag("the fresh image: %s", status_str(st));
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	return (NULL);
+}
+
+/* main() of the fresh image: one path, its verdict as the exit status. */
+static int
+sub_main(char **argv)
+{
+	struct path_arg a = { NULL, NULL, atoi(argv[4]) };
+	const char *skip;
+	int si = atoi(argv[3]);
+
+	for (size_t i = 0; i < sizeof(sub_paths) / sizeof(sub_paths[0]); i++)
+		if (strcmp(sub_paths[i]->tag, argv[2]) == 0)
+			a.path = sub_paths[i];
+	if (a.path == NULL || si < 0 || si >= NSUITES ||
+	    (a.family != AF_INET && a.family != AF_INET6)) {
+		tap_diag("--sub %s %s %s: no such path, suite or family",
+		    argv[2], argv[3], argv[4]);
+		return (1);
+	}
+	a.ls = &suites[si];
+	alarm(CASE_TIMEOUT_S);
+	if ((skip = case_path(&a)) != NULL)
+		tap_diag("fresh image: skipped: %s", skip);
+	fflush(stdout);
+	return (skip != NULL ? 77 : tap_case_failed ? 1 : 0);
 }
 
 /* ---- controls: the detector is not blind ---- */
@@ -1759,7 +2441,7 @@ case_capture(const void *arg)
 /* ---- main ---- */
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	static const int fams[2] = { AF_INET, AF_INET6 };
 	static const int zero = 0, one = 1;
@@ -1770,8 +2452,10 @@ main(void)
 	const char *e = getenv("KTLS_TEST_GUARD_NO_ENABLE");
 	int s;
 
-	fx_watchdog(290);
 	no_enable = e != NULL && *e == '1';
+	if (argc == 5 && strcmp(argv[1], "--sub") == 0)
+		return (sub_main(argv));
+	fx_watchdog(290);
 	if (no_enable)
 		tap_diag("KTLS_TEST_GUARD_NO_ENABLE=1: no TLS_TX; every "
 		    "data-path case must fail");
@@ -1811,6 +2495,23 @@ main(void)
 					continue;
 				}
 				run_case(case_path, &a, "%s (%s, %s)",
+				    a.path->name, a.ls->name,
+				    fam_name(a.family));
+			}
+
+	for (size_t i = 0; i < sizeof(sub_paths) / sizeof(sub_paths[0]); i++)
+		for (int si = 0; si < NSUITES; si++)
+			for (int f = 0; f < 2; f++) {
+				struct path_arg a = { sub_paths[i],
+				    &suites[si], fams[f] };
+
+				if (fams[f] == AF_INET6 && v6why[0] != '\0') {
+					tap_skip(v6why, "%s (%s, %s)",
+					    a.path->name, a.ls->name,
+					    fam_name(a.family));
+					continue;
+				}
+				run_case(case_exec_sub, &a, "%s (%s, %s)",
 				    a.path->name, a.ls->name,
 				    fam_name(a.family));
 			}
