@@ -1077,9 +1077,9 @@ def guard_table(g):
         w("  enabled socket: until the peer has read every record (the "
           "worker's work included); plaintext!: with KTLS_GUARD=0 "
           "syscall(SYS_write) bypasses the engine (not timed)")
-        w("  with the guard up, each write-family call on any descriptor "
-          "costs the engine an fstat(2) (src/core/sock.c); syscall(2) and "
-          "stdio are trapped (SIGSYS)")
+        w("  with the guard up, wrapped calls go through the engine's "
+          "system-call page (not trapped); syscall(2) and stdio are "
+          "trapped (SIGSYS) and completed by its handler")
         n, d, t = disturbance({k: v for k, v in c["runs"].items()})
         w("  %d guard_cost runs redone, %d of %d still disturbed" % (n, d, t))
     ng = g.get("nginx")

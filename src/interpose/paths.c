@@ -302,7 +302,14 @@ KTI_NOSAN static int
 kti_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
 	static sigaction_fn next;
+	struct sigaction copy;
 
+	/* A handler that runs with SIGSYS blocked would die of a trap. */
+	if (act != NULL && sigismember(&act->sa_mask, SIGSYS) == 1) {
+		copy = *act;
+		sigdelset(&copy.sa_mask, SIGSYS);
+		act = &copy;
+	}
 	if (sig == SIGSYS)
 		return (ktls_sigaction(sig, act, oact));
 	if (next == NULL)
