@@ -21,8 +21,7 @@
  *
  *   write_devnull     write(2) to /dev/null: the interposer's write, which
  *                     passes the call on (from the engine's system-call
- *                     page once the guard is up: the filter lets it go,
- *                     after the engine's lookup, fstat_devnull below);
+ *                     page once the guard is up: the filter lets it go);
  *   syscall_devnull   syscall(SYS_write) to /dev/null: libc's code, so
  *                     trapped once the guard is up (SIGSYS, the handler
  *                     makes the call, sigreturn);
@@ -53,9 +52,9 @@
  * through the engine.
  *
  * fstat_devnull, fstat(2) of /dev/null, is there to read the others by:
- * once a session exists with the guard up, the engine's write-family
- * lookup makes one per call on every descriptor (src/core/sock.c,
- * ktls_sock_lookup_tx()).
+ * the engine's write-family lookup makes one the first time it meets a
+ * descriptor number after a session exists (src/core/sock.c,
+ * ktls_sock_lookup_tx()), and no more until the number is closed.
  *
  * /proc/self/status "Seccomp:" (2: a filter is on, 0: none) is read before
  * the enable and before the timings: bench/run.py checks it against the
@@ -558,8 +557,8 @@ main(int argc, char **argv)
 		    .what = "syscall(SYS_getppid): not a write-family call",
 		    .calls = calls },
 		{ .name = "fstat_devnull", .op = op_fstat_devnull,
-		    .what = "fstat(2) of /dev/null: the engine's lookup per "
-		    "write-family call once the guard is up", .calls = calls },
+		    .what = "fstat(2) of /dev/null: what the engine's lookup "
+		    "pays once per descriptor number", .calls = calls },
 		{ .name = "write_enabled", .op = op_write_enabled,
 		    .what = "write(2) of 1 byte on the enabled TCP socket "
 		    "(the interposer's write)", .calls = ENABLED_CALLS,

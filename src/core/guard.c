@@ -52,6 +52,12 @@
  * it open, and the interposer keeps it out of sigprocmask and
  * pthread_sigmask.
  *
+ * Receive offload will route reads the same way: the read family (read,
+ * readv, recvfrom, recvmsg, recvmmsg, preadv2, splice from the socket,
+ * io_submit's reads) joins trapped_nr and dispatch() hands them to the
+ * engine's receive calls; a raw read that bypassed the engine would hand
+ * the application ciphertext.  Until then reads are not trapped.
+ *
  * KTLS_GUARD=0 in the environment at load time turns the guard off, for
  * measurement only: invariant 7 does not hold then.
  */
