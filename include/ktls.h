@@ -178,6 +178,8 @@ void	ktls_exec_prepare(void);
  * ktls_guard_refresh() is called.  See ktls(3), "THE GUARD".
  */
 void	ktls_guard_refresh(void);
+/* 1 once the guard is up in this process, else 0. */
+int	ktls_guard_on(void);
 /*
  * sigaction(2) that keeps the guard's SIGSYS handler: for SIGSYS, once the
  * guard is up, the application's disposition is recorded and the guard's

@@ -1088,8 +1088,14 @@ ktls_fd_dup(int oldfd, int newfd)
 	struct ktls_sock *so;
 	int error;
 
-	if (oldfd == newfd || (so = ktls_sock_lookup(oldfd)) == NULL)
+	/* Not in a vfork child: the table is the parent's. */
+	if (oldfd == newfd || !ktls_sock_owner())
 		return (0);
+	if ((so = ktls_sock_lookup(oldfd)) == NULL) {
+		/* A socket's copy: it joins the session if one comes. */
+		ktls_sock_note_dup(oldfd, newfd);
+		return (0);
+	}
 	ktls_fd_closed(newfd);
 	pthread_mutex_lock(&so->mtx);
 	so->nfds++;

@@ -173,6 +173,11 @@ static const uint32_t trapped_nr[] = {
 	 * exact, with no per-call check (fcntl only for F_DUPFD*, below).
 	 */
 	SYS_close, SYS_close_range, SYS_dup, SYS_dup2, SYS_dup3,
+	/*
+	 * And exec, raw or libc's own: the new image must not get an
+	 * enabled socket (its code is not watched).
+	 */
+	SYS_execve, SYS_execveat,
 };
 /*
  * Also trapped, by their arguments (build_filter()): rt_sigaction of
@@ -184,13 +189,17 @@ static const uint32_t trapped_nr[] = {
  * that very call, and the child then resets handlers and closes and
  * dups descriptors.
  */
-/* The same family in the i386 ABI (int $0x80): refused from the ranges. */
+/* The same calls in the i386 ABI (int $0x80): refused from the ranges. */
 static const uint32_t i386_nr[] = {
 	4 /* write */, 146 /* writev */, 181 /* pwrite64 */, 187 /* sendfile */,
 	239 /* sendfile64 */, 102 /* socketcall */, 369 /* sendto */,
 	370 /* sendmsg */, 345 /* sendmmsg */, 313 /* splice */,
 	334 /* pwritev */, 379 /* pwritev2 */, 248 /* io_submit */,
 	425 /* io_uring_setup */,
+	/* and what changes the descriptor table or execs */
+	6 /* close */, 41 /* dup */, 63 /* dup2 */, 330 /* dup3 */,
+	55 /* fcntl */, 221 /* fcntl64 */, 436 /* close_range */,
+	11 /* execve */, 358 /* execveat */,
 };
 
 static bool
@@ -247,6 +256,12 @@ ktls_guard_active(void)
 	return (atomic_load_explicit(&guard_on, memory_order_acquire));
 }
 
+KTLS_EXPORT int
+ktls_guard_on(void)
+{
+	return (ktls_guard_active());
+}
+
 /* A raw system call from the gadget page (valid once it is mapped). */
 long
 ktls_guard_syscall(long nr, long a1, long a2, long a3, long a4, long a5,
@@ -290,15 +305,19 @@ g_send(int fd, const void *buf, size_t len, int flags)
 	return (G(SYS_sendto, fd, buf, len, flags, 0, 0));
 }
 
+/* The engine's own closes too must not leave a number's kind cached. */
 static int
 g_close(int fd)
 {
+	ktls_fd_forget(fd);
 	return ((int)G(SYS_close, fd, 0, 0, 0, 0, 0));
 }
 
 static int
 g_close_range(unsigned int first, unsigned int last, int flags)
 {
+	for (unsigned int fd = first; fd <= last && fd < (1u << 22); fd++)
+		ktls_fd_forget((int)fd);
 	return ((int)G(SYS_close_range, first, last, flags, 0, 0, 0));
 }
 
@@ -812,6 +831,11 @@ dispatch_child(long nr, const long *a)
 	case SYS_dup3: case SYS_fcntl:
 		/* Its own descriptor table: nothing of the engine's. */
 		return (gadget(nr, a[0], a[1], a[2], a[3], a[4], a[5]));
+	case SYS_execve:
+	case SYS_execveat:
+		/* Its enabled sockets close-on-exec, in its own table. */
+		ktls_exec_cloexec();
+		return (gadget(nr, a[0], a[1], a[2], a[3], a[4], a[5]));
 	}
 	if (nr == SYS_io_submit)
 		return (guarded_io_submit(a[0], a[1], (struct iocb **)a[2],
@@ -845,6 +869,10 @@ dispatch(long nr, const long *a, ucontext_t *uc)
 	if (getpid() != guard_pid)
 		return (dispatch_child(nr, a));
 	switch (nr) {
+	case SYS_execve:
+	case SYS_execveat:
+		ktls_exec_prepare();
+		return (gadget(nr, a[0], a[1], a[2], a[3], a[4], a[5]));
 	case SYS_close:
 		return (neg(ktls_close((int)a[0])));
 	case SYS_close_range:

@@ -90,6 +90,14 @@ void	ktls_guard_atfork_child(void);
 /* Is fd a descriptor of an enabled socket? */
 bool	ktls_fd_is_enabled(int fd);
 bool	ktls_fd_is_enabled_ro(int fd);	/* changes nothing */
+/* newfd was made a copy of oldfd, which has no session (sock.c). */
+void	ktls_sock_note_dup(int oldfd, int newfd);
+/* Not a vfork() child of the table's process (sock.c). */
+bool	ktls_sock_owner(void);
+/* A number's kind forgotten: it was closed (sock.c). */
+void	ktls_fd_forget(int fd);
+/* Enabled sockets close-on-exec, and nothing else (a vfork child). */
+void	ktls_exec_cloexec(void);
 /* -EPERM when msg passes an enabled socket in SCM_RIGHTS (api.c). */
 ssize_t	ktls_rights_check(const struct msghdr *msg, bool ro);
 

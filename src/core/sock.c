@@ -42,6 +42,15 @@ ino_slot(ino_t ino)
 	return (&ino_hash[(ino * 0x9e3779b97f4a7c15ULL) >> 56 & (INO_HASH - 1)]);
 }
 
+/* Copies of sockets made before their enable (sockdup_adopt()). */
+struct sockdup {
+	ino_t	ino;
+	int	fd;
+};
+static pthread_mutex_t sockdup_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct sockdup *sockdups;
+static size_t nsockdups, sockdups_cap;
+
 /* Sessions in the inode index (ktls_fd_is_enabled_ro()'s fstat). */
 static _Atomic int ino_count;
 
@@ -90,6 +99,25 @@ fdkind_forget(int fd)
 		atomic_store_explicit(&fdkind[fd], 0, memory_order_relaxed);
 }
 
+void
+ktls_fd_forget(int fd)
+{
+	fdkind_forget(fd);
+}
+
+/*
+ * The process the table belongs to.  A vfork() child shares this memory
+ * but has a descriptor table of its own: its close or dup of a number
+ * must not change the parent's entries (ktls_sock_owner()).
+ */
+static pid_t fdtab_pid;
+
+bool
+ktls_sock_owner(void)
+{
+	return (fdtab_pid == 0 || getpid() == fdtab_pid);
+}
+
 static void
 fdtab_init(void)
 {
@@ -104,6 +132,7 @@ fdtab_init(void)
 	/* Zero pages: only the parts in use ever take memory. */
 	fdtab = calloc((size_t)n, sizeof(*fdtab));
 	fdkind = calloc((size_t)n, sizeof(*fdkind));
+	fdtab_pid = getpid();
 	if (fdkind == NULL) {
 		free(fdtab);
 		fdtab = NULL;
@@ -141,6 +170,7 @@ ktls_sock_lookup_tx(int fd)
 	struct ktls_sock *so = ktls_sock_lookup(fd), *s;
 	struct stat st;
 	uint32_t k, gen;
+	bool found;
 
 	if (so != NULL || !ktls_guard_active() || fdkind == NULL || fd < 0 ||
 	    fd >= fdtab_size || atomic_load_explicit(&ino_count,
@@ -157,27 +187,37 @@ ktls_sock_lookup_tx(int fd)
 		    memory_order_relaxed);
 		return (NULL);
 	}
-	pthread_rwlock_wrlock(&fdtab_lock);
-	for (s = *ino_slot(st.st_ino); s != NULL; s = s->ino_next)
-		if (s->ino == st.st_ino)
-			break;
-	if (s == NULL)
+	/*
+	 * The search under the read lock: a signal handler's write may come
+	 * here while its thread holds it (ktls_exec_prepare()).  Only an
+	 * adoption, which is rare, takes the write lock.
+	 */
+	pthread_rwlock_rdlock(&fdtab_lock);
+	found = ino_enabled(st.st_ino);
+	pthread_rwlock_unlock(&fdtab_lock);
+	if (!found) {
 		atomic_store_explicit(&fdkind[fd], FK_PLAIN | gen << 2,
 		    memory_order_relaxed);
-	else if (atomic_load(&fdtab[fd]) == NULL) {
-		ktls_sock_hold(s);		/* the table's */
-		atomic_store(&fdtab[fd], s);
-		so = ktls_sock_hold(s);		/* the caller's */
-	} else {
-		so = ktls_sock_hold(atomic_load(&fdtab[fd]));
-		s = NULL;
+		return (NULL);
 	}
-	pthread_rwlock_unlock(&fdtab_lock);
-	if (s != NULL && so == s) {
+	if (!ktls_sock_owner())
+		return (NULL);
+	pthread_rwlock_wrlock(&fdtab_lock);
+	for (s = *ino_slot(st.st_ino); s != NULL; s = s->ino_next)
+		if (s->ino == st.st_ino && atomic_load(&s->refs) > 0)
+			break;
+	if (s != NULL && atomic_load(&fdtab[fd]) == NULL) {
+		/* nfds first, under the table lock: a close may follow. */
 		pthread_mutex_lock(&s->mtx);
 		s->nfds++;
 		pthread_mutex_unlock(&s->mtx);
+		ktls_sock_hold(s);		/* the table's */
+		atomic_store(&fdtab[fd], s);
+		so = ktls_sock_hold(s);		/* the caller's */
+	} else if (s != NULL) {
+		so = ktls_sock_hold(atomic_load(&fdtab[fd]));
 	}
+	pthread_rwlock_unlock(&fdtab_lock);
 	return (so);
 }
 
@@ -220,10 +260,16 @@ ktls_sock_unlink(int fd)
 {
 	struct ktls_sock *so;
 
-	fdkind_forget(fd);
-	if (fdtab == NULL || fd < 0 || fd >= fdtab_size ||
-	    atomic_load_explicit(&fdtab[fd], memory_order_relaxed) == NULL)
+	if (fdtab == NULL || fd < 0 || fd >= fdtab_size)
 		return (NULL);
+	if (atomic_load_explicit(&fdtab[fd], memory_order_relaxed) == NULL) {
+		fdkind_forget(fd);
+		return (NULL);
+	}
+	/* A vfork child's close: the parent's entry stays. */
+	if (!ktls_sock_owner())
+		return (NULL);
+	fdkind_forget(fd);
 	pthread_rwlock_wrlock(&fdtab_lock);
 	so = atomic_exchange_explicit(&fdtab[fd], NULL, memory_order_relaxed);
 	pthread_rwlock_unlock(&fdtab_lock);
@@ -421,6 +467,8 @@ ktls_sock_atfork_child(void)
 	struct ktls_sock *so;
 
 	pthread_rwlock_init(&fdtab_lock, NULL);
+	pthread_mutex_init(&sockdup_mtx, NULL);
+	fdtab_pid = getpid();
 	atomic_store(&ktls_unsent, 0);
 	for (int fd = 0; fdtab != NULL && fd < fdtab_size; fd++) {
 		if ((so = atomic_load(&fdtab[fd])) == NULL)
@@ -444,6 +492,25 @@ ktls_sock_atfork_child(void)
  * the application's descriptors of enabled sockets become close-on-exec:
  * the connection ends with this image, as cleanly as at exit.
  */
+/*
+ * The close-on-exec half of ktls_exec_prepare() alone, for a vfork()
+ * child about to exec (its own descriptor table; the parent's queues are
+ * not its to wait for).
+ */
+void
+ktls_exec_cloexec(void)
+{
+	int fl;
+
+	for (int fd = 0; fdtab != NULL && fd < fdtab_size; fd++) {
+		if (atomic_load_explicit(&fdtab[fd], memory_order_relaxed) ==
+		    NULL)
+			continue;
+		if ((fl = ktls_sys.fcntl(fd, F_GETFD)) >= 0)
+			ktls_sys.fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+	}
+}
+
 KTLS_EXPORT void
 ktls_exec_prepare(void)
 {
@@ -461,6 +528,85 @@ ktls_exec_prepare(void)
 			ktls_sys.fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
 	}
 	pthread_rwlock_unlock(&fdtab_lock);
+}
+
+/*
+ * Copies of sockets made before their enable (dup, dup2, dup3, F_DUPFD of
+ * a socket that has no session yet): at the enable each becomes a
+ * descriptor of the session, so that the session lives while any
+ * descriptor of the socket is open and none of them is a plaintext path.
+ * Entries are checked (fstat) when used and pruned when stale.
+ */
+
+static bool
+fd_is_ino(int fd, ino_t ino)
+{
+	struct stat st;
+
+	return (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_ino == ino);
+}
+
+/* Drop entries whose number is no longer that socket.  sockdup_mtx held. */
+static void
+sockdup_prune(void)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < nsockdups; i++)
+		if (fd_is_ino(sockdups[i].fd, sockdups[i].ino))
+			sockdups[j++] = sockdups[i];
+	nsockdups = j;
+}
+
+/* newfd was made a copy of oldfd, which is not enabled. */
+void
+ktls_sock_note_dup(int oldfd, int newfd)
+{
+	struct stat st;
+
+	if (fstat(oldfd, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return;
+	pthread_mutex_lock(&sockdup_mtx);
+	if (nsockdups + 2 > sockdups_cap)
+		sockdup_prune();
+	if (nsockdups + 2 > sockdups_cap) {
+		size_t cap = sockdups_cap ? sockdups_cap * 2 : 16;
+		struct sockdup *n = realloc(sockdups, cap * sizeof(*n));
+
+		if (n != NULL) {
+			sockdups = n;
+			sockdups_cap = cap;
+		}
+	}
+	if (nsockdups + 2 <= sockdups_cap) {
+		sockdups[nsockdups++] = (struct sockdup){ st.st_ino, oldfd };
+		sockdups[nsockdups++] = (struct sockdup){ st.st_ino, newfd };
+	}
+	pthread_mutex_unlock(&sockdup_mtx);
+}
+
+/*
+ * At the enable of so (under fdtab_lock, written): its socket's other
+ * known descriptors join the session.
+ */
+static void
+sockdup_adopt(struct ktls_sock *so, int fd)
+{
+	pthread_mutex_lock(&sockdup_mtx);
+	for (size_t i = 0; i < nsockdups; i++) {
+		int d = sockdups[i].fd;
+
+		if (sockdups[i].ino != so->ino || d == fd || d < 0 ||
+		    d >= fdtab_size || atomic_load(&fdtab[d]) != NULL ||
+		    !fd_is_ino(d, so->ino))
+			continue;
+		so->nfds++;
+		ktls_sock_hold(so);		/* the new entry's */
+		atomic_store(&fdtab[d], so);
+	}
+	sockdup_prune();
+	pthread_mutex_unlock(&sockdup_mtx);
 }
 
 /* Is fd a connected TCP socket?  0, or the errno enabling fails with. */
@@ -552,6 +698,7 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 		so->ino_next = *ino_slot(so->ino);
 		*ino_slot(so->ino) = so;
 		atomic_fetch_add(&ino_count, 1);
+		sockdup_adopt(so, fd);
 		/* Numbers known as plain sockets may be copies of this one. */
 		atomic_fetch_add_explicit(&enable_gen, 1, memory_order_release);
 		atomic_store(&fdtab[fd], so);

@@ -384,7 +384,12 @@ fclose(FILE *fp)
 	if (next == NULL)
 		next = (fclose_fn)dlsym(RTLD_NEXT, "fclose");
 	r = next(fp);
-	if (fd >= 0)
+	/*
+	 * With the guard up its close was trapped and told already: a second
+	 * word now could hit a socket another thread has just opened (and
+	 * enabled) on the number.
+	 */
+	if (fd >= 0 && !ktls_guard_on())
 		ktls_fd_closed(fd);
 	return (r);
 }
