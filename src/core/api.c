@@ -971,6 +971,15 @@ sock_drop_fd(struct ktls_sock *so)
 	pthread_mutex_lock(&so->mtx);
 	if (--so->nfds == 0) {
 		ktls_sock_push_open(so);
+		/*
+		 * With the guard up, the stream ends here for every holder of
+		 * the socket: a copy the engine never saw made (a raw dup
+		 * before the first enable) would otherwise write plaintext
+		 * once the session is gone.  The FIN follows the queue, and
+		 * such a copy's writes fail with EPIPE.
+		 */
+		if (ktls_guard_active())
+			so->shut_wr = true;
 		ktls_tx_flush(so);	/* what autocork held back */
 		if (l.l_onoff && l.l_linger == 0) {
 			ktls_sock_fail(so, ECONNABORTED, true);
