@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 
 #include "ktls.h"
@@ -29,8 +30,13 @@
 #endif
 #define ULP_NAME_MAX	16	/* TCP_ULP_NAME_MAX */
 
-/* Which fds have the "tls" ULP (ktls's own fd table knows the sessions). */
-static _Atomic(uint8_t) *ulp;
+/*
+ * Which fds have the "tls" ULP (ktls's own fd table knows the sessions):
+ * the socket's inode, so that a number closed where the interposer does
+ * not see it (libc's own close in fclose(), a raw close the guard passed
+ * to the engine) and reused by a new socket does not carry the ULP over.
+ */
+static _Atomic(uint64_t) *ulp;
 static int ulp_size;
 static pthread_once_t ulp_once = PTHREAD_ONCE_INIT;
 
@@ -49,11 +55,26 @@ ulp_init(void)
 	ulp_size = ulp != NULL ? (int)n : 0;
 }
 
+static uint64_t
+fd_ino(int fd)
+{
+	struct stat st;
+
+	return (fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0);
+}
+
 static bool
 ulp_get(int fd)
 {
-	return (ulp != NULL && fd >= 0 && fd < ulp_size &&
-	    atomic_load_explicit(&ulp[fd], memory_order_relaxed));
+	uint64_t ino;
+
+	if (ulp == NULL || fd < 0 || fd >= ulp_size ||
+	    (ino = atomic_load_explicit(&ulp[fd], memory_order_relaxed)) == 0)
+		return (false);
+	if (fd_ino(fd) == ino)
+		return (true);
+	atomic_store_explicit(&ulp[fd], 0, memory_order_relaxed);
+	return (false);
 }
 
 static void
@@ -62,7 +83,8 @@ ulp_set(int fd, bool on)
 	if (on)
 		pthread_once(&ulp_once, ulp_init);
 	if (ulp != NULL && fd >= 0 && fd < ulp_size)
-		atomic_store_explicit(&ulp[fd], on, memory_order_relaxed);
+		atomic_store_explicit(&ulp[fd], on ? fd_ino(fd) : 0,
+		    memory_order_relaxed);
 }
 
 void

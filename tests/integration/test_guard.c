@@ -23,6 +23,13 @@
  * system calls neither leak nor misroute, the guard's counters
  * (kern.ipc.tls.guard.*) count exactly, and KTLS_IO_URING=allow is
  * honoured in a fresh image of this program ("--sub", run by itself).
+ * From review: a dup made before the enable outlives close() of the
+ * enabled descriptor, a vfork() child's close() before its exec leaves
+ * the parent's session alone, a raw execve leaves the new image no
+ * enabled socket, the i386 ABI's dup2/dup3/close/dup/fcntl/close_range/
+ * execve are refused (-EPERM), a signal handler that makes descriptors
+ * does not deadlock against exec preparation, and a socket another thread
+ * enables on the number an fclose() just freed has a session of its own.
  *
  * Every case runs in a child forked from a parent that never enables
  * anything: each child is a process before its first enable (the filter
@@ -52,13 +59,16 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -1705,6 +1715,309 @@ static const struct path P_URING_LATE = { "uring-late",
 	"io_uring_setup after the enable still -1 ENOSYS", pre_uring_late,
 	run_uring_after };
 
+/* ---- the reviewer's reproductions: descriptors around the enable ---- */
+
+/* r1: the dup made before the enable outlives the enabled descriptor. */
+static const char *
+run_dup_close(struct conn *c)
+{
+	uint8_t a[300], b[310], d[320];
+
+	bracket(c, 1);
+	/* The socket lives while any descriptor of it is open: the dup. */
+	CHECK_RET(close(c->fd), 0);
+	c->fd = c->spare;
+	c->spare = -1;
+	/* Whatever the engine does after a close has had time to happen. */
+	fx_sleep_ms(20);
+	fill(a, sizeof(a), "dup-close-write", 1);
+	fill(b, sizeof(b), "dup-close-SYS_write", 2);
+	fill(d, sizeof(d), "dup-close-rawasm", 3);
+	CHECK_RET(write(c->fd, a, sizeof(a)), sizeof(a));
+	sent(c, a, sizeof(a));
+	CHECK_RET(syscall(SYS_write, c->fd, b, sizeof(b)), sizeof(b));
+	sent(c, b, sizeof(b));
+	CHECK_RET(raw_write(c->fd, d, sizeof(d)), sizeof(d));
+	sent(c, d, sizeof(d));
+	bracket(c, 2);
+	/* conn_finish closes the dup, the last descriptor: then EOF. */
+	return (NULL);
+}
+static const struct path P_DUP_CLOSE = { "dup-close",
+	"a descriptor dup'ed before the enable, then close() of the enabled "
+	"one: write, syscall(SYS_write) and a raw syscall on the dup go on "
+	"encrypted in the same session, EOF after the dup's close",
+	pre_dup_before, run_dup_close };
+
+/* r4: what a vfork() child did, seen from here. */
+static volatile long vc_close;
+static volatile int vc_err;
+
+static const char *
+run_vfork_close(struct conn *c)
+{
+	char *argv[] = { "true", NULL };
+	uint8_t a[300], b[310], d[320];
+	int fd = c->fd, st;
+	pid_t pid;
+
+	bracket(c, 1);
+	vc_close = -2;
+	vc_err = 0;
+	fflush(stdout);
+	if ((pid = vfork()) == 0) {
+		/* As a vfork child does: its copy closed, then exec. */
+		errno = 0;
+		vc_close = close(fd);
+		vc_err = errno;
+		execv("/bin/true", argv);
+		_exit(127);
+	}
+	REQUIRE(pid > 0, NULL);
+	st = wait_status(pid);
+	if (vc_close != 0)
+		tap_diag("vfork child: close() returned %ld (errno %d, %s), "
+		    "want 0", vc_close, vc_err, strerror(vc_err));
+	CHECK(vc_close == 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		tap_diag("vfork child (close, execv /bin/true): %s",
+		    status_str(st));
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* The parent's descriptor and session are intact, in sequence. */
+	CHECK(fcntl(c->fd, F_GETFD) >= 0);
+	fill(a, sizeof(a), "vfork-close-parent-write", 1);
+	fill(b, sizeof(b), "vfork-close-parent-SYS_write", 2);
+	fill(d, sizeof(d), "vfork-close-parent-rawasm", 3);
+	CHECK_RET(write(c->fd, a, sizeof(a)), sizeof(a));
+	sent(c, a, sizeof(a));
+	CHECK_RET(syscall(SYS_write, c->fd, b, sizeof(b)), sizeof(b));
+	sent(c, b, sizeof(b));
+	CHECK_RET(raw_write(c->fd, d, sizeof(d)), sizeof(d));
+	sent(c, d, sizeof(d));
+	bracket(c, 2);
+	return (NULL);
+}
+static const struct path P_VFORK_CLOSE = { "vfork-close",
+	"vfork(), the child close()s the enabled socket (0) and execs "
+	"/bin/true (exit 0): the parent's descriptor stays open and its "
+	"write, syscall(SYS_write) and raw syscall go on encrypted in the "
+	"same session", NULL, run_vfork_close };
+
+/* r2: a socket without close-on-exec, as sockets are by default. */
+static const char *
+pre_rawexec(struct conn *c)
+{
+	int fl = fcntl(c->fd, F_GETFD);
+
+	REQUIRE(fl >= 0, NULL);
+	REQUIRE(fcntl(c->fd, F_SETFD, fl & ~FD_CLOEXEC) == 0, NULL);
+	return (NULL);
+}
+
+static const char *
+run_rawexec(struct conn *c)
+{
+	char cmd[512], m[121];
+	char *argv[] = { "sh", "-c", cmd, NULL };
+	uint8_t a[300];
+	pid_t pid;
+	int st;
+
+	bracket(c, 1);
+	fill(m, sizeof(m) - 1, "rawexec-sh", 1);
+	m[sizeof(m) - 1] = '\0';
+	/*
+	 * Exit 3: fd N is not open in the new image and printf fails;
+	 * 4: it is open but printf fails; 5: printf wrote to it.
+	 */
+	snprintf(cmd, sizeof(cmd), "if [ -e /proc/$$/fd/%d ]; then o=4; "
+	    "else o=3; fi; printf %%s %s 2>/dev/null >&%d && exit 5; exit $o",
+	    c->fd, m, c->fd);
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		/* Not libc's execve: the system call, made by syscall(2). */
+		syscall(SYS_execve, "/bin/sh", argv, environ);
+		_exit(127);
+	}
+	REQUIRE(pid > 0, NULL);
+	st = wait_status(pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 3)
+		tap_diag("sh -c: %s; want exit 3 (fd %d not open in the new "
+		    "image, printf fails); 4: open, printf fails; 5: printf "
+		    "wrote; 127: execve failed", status_str(st), c->fd);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+	/* The parent's session goes on, in sequence. */
+	fill(a, sizeof(a), "rawexec-parent-SYS_write", 2);
+	CHECK_RET(syscall(SYS_write, c->fd, a, sizeof(a)), sizeof(a));
+	sent(c, a, sizeof(a));
+	bracket(c, 2);
+	return (NULL);
+}
+static const struct path P_RAWEXEC = { "rawexec",
+	"a socket without FD_CLOEXEC, fork() and syscall(SYS_execve) of "
+	"/bin/sh -c 'printf MARKER >&N': N is not open in the new image, "
+	"printf fails (sh exits 3 exactly), nothing of it on the wire; the "
+	"parent's writes go on encrypted", pre_rawexec, run_rawexec };
+
+#if defined(__x86_64__)
+/* An i386 system call (int $0x80) of up to three arguments. */
+static long
+int80(long nr, long a1, long a2, long a3)
+{
+	long r;
+
+	__asm__ volatile ("int $0x80"
+	    : "=a" (r)
+	    : "0" (nr), "b" (a1), "c" (a2), "d" (a3)
+	    : "r8", "r9", "r10", "r11", "memory");
+	return (r);
+}
+#endif
+
+/* r3. */
+static const char *
+run_int80_table(struct conn *c)
+{
+#if defined(__x86_64__)
+	uint8_t a[300];
+	struct stat sb;
+	char *low;
+	long r;
+	int f;
+
+	low = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	REQUIRE(low != MAP_FAILED, NULL);
+	/* Were the execve let through, it would fail ENOENT, not exec. */
+	strcpy(low, "/nonexistent/ktls-test-guard-int80-execve");
+	bracket(c, 1);
+	REQUIRE((f = open("/dev/null", O_WRONLY | O_CLOEXEC)) >= 0, NULL);
+	/* The engine has now seen the number, as not a socket. */
+	CHECK_RET(write(f, "x", 1), 1);
+	CHECK_RET(int80(63 /* dup2 */, c->fd, f, 0), -EPERM);
+	CHECK_RET(int80(330 /* dup3 */, c->fd, f, 0), -EPERM);
+	/* f is still /dev/null: these bytes go there, none to the peer. */
+	fill(a, sizeof(a), "int80-dup2-target", 1);
+	CHECK_RET(write(f, a, sizeof(a)), sizeof(a));
+	CHECK_RET(syscall(SYS_write, f, a, sizeof(a)), sizeof(a));
+	CHECK_RET(raw_write(f, a, sizeof(a)), sizeof(a));
+	CHECK(fstat(f, &sb) == 0 && S_ISCHR(sb.st_mode));
+	/* The rest of the descriptor table family, and exec. */
+	CHECK_RET(int80(6 /* close */, c->fd, 0, 0), -EPERM);
+	CHECK_RET((r = int80(41 /* dup */, c->fd, 0, 0)), -EPERM);
+	if (r >= 0)
+		close((int)r);
+	CHECK_RET((r = int80(55 /* fcntl */, c->fd, F_DUPFD, 100)), -EPERM);
+	if (r >= 0)
+		close((int)r);
+	CHECK_RET((r = int80(221 /* fcntl64 */, c->fd, F_DUPFD, 100)),
+	    -EPERM);
+	if (r >= 0)
+		close((int)r);
+	CHECK_RET(int80(436 /* close_range */, c->fd, c->fd, 0), -EPERM);
+	CHECK_RET(int80(11 /* execve */, (long)(uintptr_t)low, 0, 0), -EPERM);
+	/* The enabled socket is open and its session goes on. */
+	CHECK(fcntl(c->fd, F_GETFD) >= 0);
+	fill(a, sizeof(a), "int80-table-SYS_write", 2);
+	CHECK_RET(syscall(SYS_write, c->fd, a, sizeof(a)), sizeof(a));
+	sent(c, a, sizeof(a));
+	CHECK_RET(close(f), 0);
+	bracket(c, 2);
+	munmap(low, 4096);
+	return (NULL);
+#else
+	(void)c;
+	return ("x86_64 only (the i386 ABI)");
+#endif
+}
+static const struct path P_INT80_TABLE = { "int80-table",
+	"int $0x80 (i386 ABI) dup2 and dup3 of the enabled socket onto a "
+	"number the engine has seen as /dev/null: -EPERM, the number stays "
+	"/dev/null and writes to it reach nothing; int $0x80 close, dup, "
+	"fcntl(F_DUPFD), fcntl64, close_range, execve: -EPERM; the session "
+	"goes on", NULL, run_int80_table };
+
+/* fclose() in one thread, a new enable on the same number in another. */
+struct fclose_thr {
+	const struct lsuite	*ls;
+	int			family, num;
+	atomic_int		go;
+	struct conn		n;
+	bool			made;
+};
+
+static void *
+fclose_thr_main(void *arg)
+{
+	struct fclose_thr *t = arg;
+	uint8_t a[300], b[310], d[320];
+
+	while (!atomic_load(&t->go))
+		;
+	/* At once: its client socket takes the lowest free number. */
+	if (conn_pair(&t->n, t->family, t->ls) != 0) {
+		tap_case_failed = 1;
+		return (NULL);
+	}
+	t->made = true;
+	if (t->n.fd != t->num)
+		tap_diag("the new socket got fd %d, not %d", t->n.fd, t->num);
+	CHECK(t->n.fd == t->num);
+	if (conn_enable(&t->n) != 0)
+		return (NULL);
+	fill(a, sizeof(a), "fclose-thread-new-write", 1);
+	CHECK_RET(write(t->n.fd, a, sizeof(a)), sizeof(a));
+	sent(&t->n, a, sizeof(a));
+	/* Whatever the engine does late about the old socket has happened. */
+	fx_sleep_ms(20);
+	fill(b, sizeof(b), "fclose-thread-new-SYS_write", 2);
+	CHECK_RET(syscall(SYS_write, t->n.fd, b, sizeof(b)), sizeof(b));
+	sent(&t->n, b, sizeof(b));
+	fill(d, sizeof(d), "fclose-thread-new-rawasm", 3);
+	CHECK_RET(raw_write(t->n.fd, d, sizeof(d)), sizeof(d));
+	sent(&t->n, d, sizeof(d));
+	return (NULL);
+}
+
+static const char *
+run_fclose_thread(struct conn *c)
+{
+	struct fclose_thr t;
+	uint8_t a[300];
+	pthread_t th;
+	FILE *f;
+
+	memset(&t, 0, sizeof(t));
+	t.ls = c->ls;
+	t.family = c->family;
+	t.num = c->fd;
+	atomic_init(&t.go, 0);
+	/* The control thread takes no number of ours from here on. */
+	REQUIRE(wait_control_accept(), NULL);
+	REQUIRE(pthread_create(&th, NULL, fclose_thr_main, &t) == 0, NULL);
+	REQUIRE((f = fdopen(c->fd, "w")) != NULL, NULL);
+	fill(a, sizeof(a), "fclose-thread-old", 1);
+	CHECK_RET(fwrite(a, 1, sizeof(a), f), sizeof(a));
+	sent(c, a, sizeof(a));
+	/* libc's internal close, which the interposer does not see. */
+	CHECK_RET(fclose(f), 0);
+	c->closed = true;
+	atomic_store(&t.go, 1);
+	REQUIRE(fx_join_ms(th, 10000), NULL);
+	if (t.made) {
+		conn_finish(&t.n);	/* TLS: records only, exactly its bytes */
+		conn_free(&t.n);
+	}
+	/* case_path: the old stream is its fwrite's records, then EOF. */
+	return (NULL);
+}
+static const struct path P_FCLOSE_THREAD = { "fclose-thread",
+	"fclose() of a FILE on the enabled socket, then at once in another "
+	"thread a new socket on the same number enabled: its write, "
+	"syscall(SYS_write) (20 ms later) and raw syscall are encrypted in "
+	"its own session; the old stream ends with its records, then EOF",
+	NULL, run_fclose_thread };
+
 /* The data-path cases, each for every suite and family. */
 static const struct path *const data_paths[] = {
 	&P_PWRITEV2, &P_SPLICE, &P_VMSPLICE, &P_STDIO, &P_DPRINTF,
@@ -1713,6 +2026,8 @@ static const struct path *const data_paths[] = {
 	&P_MORE_SYSCALLS, &P_DUP_BEFORE, &P_RIGHTS_MORE, &P_OTHER_ABI,
 	&P_FORK, &P_ADDDUP2, &P_SPAWN, &P_VFORK, &P_RAWDUP, &P_RAWCLOSE,
 	&P_COUNTERS, &P_DLOPEN_FILTER, &P_URING_LATE,
+	&P_DUP_CLOSE, &P_VFORK_CLOSE, &P_RAWEXEC, &P_INT80_TABLE,
+	&P_FCLOSE_THREAD,
 };
 
 /* Paths run in a fresh image of this program: "--sub TAG SUITE FAMILY". */
@@ -2289,6 +2604,128 @@ case_fclose(const void *arg)
 	return (NULL);
 }
 
+/* ---- r5: a signal handler that makes and writes descriptors ---- */
+
+/*
+ * SIGALRM every 200 us; its handler closes the socketpair it made last
+ * time, makes a new one and writes a byte into it (async-signal-safe
+ * calls the interposer sees) while the interrupted thread may be inside
+ * a call that holds the engine's descriptor table lock: exec preparation
+ * (ktls_exec_prepare(), as posix_spawn, system and popen make it).
+ */
+static int sig_sp[2] = { -1, -1 };
+static volatile sig_atomic_t sig_runs, sig_bad;
+
+static void
+on_alrm_sp(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	if (sig_sp[0] >= 0) {
+		close(sig_sp[0]);
+		close(sig_sp[1]);
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sig_sp) != 0) {
+		sig_sp[0] = sig_sp[1] = -1;
+		sig_bad++;
+	} else if (write(sig_sp[0], "x", 1) != 1)
+		sig_bad++;
+	sig_runs++;
+	errno = saved;
+}
+
+/* In its own process (setitimer is alarm's timer): exits with its verdict. */
+static void
+sig_deadlock_child(void)
+{
+	char *argv[] = { "true", NULL };
+	struct itimerval it = { { 0, 200 }, { 0, 200 } };
+	struct sigaction sa;
+	struct conn c;
+	uint8_t a[300];
+	char out[16], x = 0;
+	double end;
+	long calls = 0;
+	FILE *f;
+	pid_t pid;
+	int st;
+
+	if (conn_pair(&c, AF_INET, &suites[0]) != 0 || conn_enable(&c) != 0)
+		_exit(1);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alrm_sp;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	CHECK_RET(sigaction(SIGALRM, &sa, NULL), 0);
+	CHECK_RET(setitimer(ITIMER_REAL, &it, NULL), 0);
+	for (end = fx_now_s() + 0.3; fx_now_s() < end; calls++)
+		ktls_exec_prepare();
+	for (int i = 0; i < 10; i++) {
+		CHECK_RET(posix_spawn(&pid, "/bin/true", NULL, NULL, argv,
+		    environ), 0);
+		st = wait_status(pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		st = system("exit 3");
+		CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 3);
+		REQUIRE((f = popen("echo hi", "r")) != NULL, );
+		out[fread(out, 1, sizeof(out) - 1, f)] = '\0';
+		CHECK(strcmp(out, "hi\n") == 0);
+		CHECK_RET(pclose(f), 0);
+	}
+	it = (struct itimerval){ { 0, 0 }, { 0, 0 } };
+	CHECK_RET(setitimer(ITIMER_REAL, &it, NULL), 0);
+	tap_diag("%ld ktls_exec_prepare calls, %d handler runs", calls,
+	    (int)sig_runs);
+	CHECK(sig_runs > 0);
+	CHECK(sig_bad == 0);
+	/* The handler's last pair holds its byte. */
+	CHECK(sig_sp[1] >= 0);
+	CHECK_RET(read(sig_sp[1], &x, 1), 1);
+	CHECK(x == 'x');
+	/* The enabled socket is untouched by all of it. */
+	fill(a, sizeof(a), "sig-deadlock-SYS_write", 1);
+	CHECK_RET(syscall(SYS_write, c.fd, a, sizeof(a)), sizeof(a));
+	sent(&c, a, sizeof(a));
+	conn_finish(&c);
+	conn_free(&c);
+	fflush(stdout);
+	_exit(tap_case_failed ? 1 : 0);
+}
+
+static const char *
+case_sig_deadlock(const void *arg)
+{
+	int st = -1;
+	pid_t pid;
+
+	(void)arg;
+	fflush(stdout);
+	if ((pid = fork()) == 0)
+		sig_deadlock_child();
+	REQUIRE(pid > 0, NULL);
+	/* A few seconds, not the case's 30: a deadlock is the failure. */
+	for (int ms = 0; ms < 5000; ms += 5) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			break;
+		fx_sleep_ms(5);
+		st = -1;
+	}
+	if (st == -1) {
+		tap_diag("no exit within 5 s: deadlocked (killed)");
+		kill(pid, SIGKILL);
+		wait_status(pid);
+		tap_case_failed = 1;
+		return (NULL);
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		tap_diag("the process: %s", status_str(st));
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	return (NULL);
+}
+
 /* ---- 18: a packet capture sees no marker ---- */
 
 struct cap_arg {
@@ -2538,6 +2975,11 @@ main(int argc, char **argv)
 	    "enabled socket: the peer gets the records, then EOF");
 	run_case(case_fclose, &zero, "(beyond the brief) fclose of a FILE on an "
 	    "enabled socket: a plain socket that gets the number stays plain");
+	run_case(case_sig_deadlock, NULL, "a SIGALRM handler every 200 us doing "
+	    "socketpair, write and close while the main thread loops in "
+	    "ktls_exec_prepare(), posix_spawn, system and popen (which hold "
+	    "the engine's table lock): no deadlock, every call returns, the "
+	    "enabled socket's write encrypted");
 
 	for (int si = 0; si < NSUITES; si++)
 		for (int f = 0; f < 2; f++) {
