@@ -86,7 +86,8 @@ static const struct kc_desc {
 	    "Seccomp filters the guard installed (0: no session yet)",
 	    KC_TOTAL, KC_GUARD_FILTERS },
 	{ "kern.ipc.tls.guard.trapped",
-	    "Write-family system calls the guard trapped and completed",
+	    "System calls the guard trapped and completed (write family, "
+	    "descriptor table, exec)",
 	    KC_TOTAL, KC_GUARD_TRAPPED },
 	{ "kern.ipc.tls.guard.refused",
 	    "Calls refused because they would bypass the engine",

@@ -213,6 +213,7 @@ guard_env_off(void)
 static int map_gadget(void);
 static void switch_seam(void);
 static void guard_sigsys(int sig, siginfo_t *si, void *ucv);
+static void guard_sigsys_body(int sig, siginfo_t *si, void *ucv);
 
 /*
  * An image exec'd by a process whose guard was up inherits its filters.
@@ -936,8 +937,39 @@ dispatch(long nr, const long *a, ucontext_t *uc)
 	}
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+/*
+ * posix_spawn's child runs on a stack libc mapped itself, which ASan
+ * never saw allocated and whose shadow may hold another frame's stale
+ * poison: cleared around this frame (the kernel's signal frame above it,
+ * the instrumented frames to come below) before instrumented code runs.
+ */
+__attribute__((no_sanitize("address"))) static void
+asan_foreign_stack(void)
+{
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+
+	if (getpid() != guard_pid)
+		__asan_unpoison_memory_region((void *)(sp - 16384),
+		    16384 + 8192);
+}
+#else
 static void
+asan_foreign_stack(void)
+{
+}
+#endif
+
+__attribute__((no_sanitize("address"))) static void
 guard_sigsys(int sig, siginfo_t *si, void *ucv)
+{
+	asan_foreign_stack();
+	guard_sigsys_body(sig, si, ucv);
+}
+
+static void
+guard_sigsys_body(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
 	greg_t *g = uc->uc_mcontext.gregs;
@@ -955,7 +987,13 @@ guard_sigsys(int sig, siginfo_t *si, void *ucv)
 	a[4] = g[REG_R8];
 	a[5] = g[REG_R9];
 	g[REG_RAX] = dispatch(si->si_syscall, a, uc);
-	if (getpid() == guard_pid)	/* not a vfork child's */
+	/*
+	 * Counted: the calls made for the program, in this process (not a
+	 * vfork child's), not the signal-mask bookkeeping (every thread's
+	 * start makes one).
+	 */
+	if (si->si_syscall != SYS_rt_sigprocmask &&
+	    si->si_syscall != SYS_rt_sigaction && getpid() == guard_pid)
 		ktls_counter_add_shared(KC_GUARD_TRAPPED, 1);
 	errno = saved;
 }
