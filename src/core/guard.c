@@ -263,14 +263,6 @@ ktls_guard_on(void)
 	return (ktls_guard_active());
 }
 
-/* A raw system call from the gadget page (valid once it is mapped). */
-long
-ktls_guard_syscall(long nr, long a1, long a2, long a3, long a4, long a5,
-    long a6)
-{
-	return (gadget(nr, a1, a2, a3, a4, a5, a6));
-}
-
 static long
 sysret(long r)
 {
@@ -1144,13 +1136,6 @@ ktls_guard_refresh(void)
 	if ((n = read_ranges(rs, MAX_RANGES)) > 0 && load_filter(rs, n) == 0)
 		ktls_counter_add(KC_GUARD_FILTERS, 1);
 	pthread_mutex_unlock(&guard_mtx);
-}
-
-/* For the engine's threads and the interposer: is SIGSYS to stay open? */
-bool
-ktls_guard_keeps_sigsys(void)
-{
-	return (!guard_disabled);
 }
 
 void

@@ -85,7 +85,6 @@ extern struct ktls_sysops ktls_sys;
  */
 int	ktls_guard_install(void);	/* 0, or -EPERM: no session */
 bool	ktls_guard_active(void);
-bool	ktls_guard_keeps_sigsys(void);
 void	ktls_guard_atfork_child(void);
 /* Is fd a descriptor of an enabled socket? */
 bool	ktls_fd_is_enabled(int fd);
