@@ -566,21 +566,11 @@ ktls_writev(int fd, const struct iovec *iov, int iovcnt)
 	return (ret(r));
 }
 
+/* send(2) is sendto(2) without an address. */
 KTLS_EXPORT ssize_t
 ktls_send(int fd, const void *buf, size_t len, int flags)
 {
-	struct ktls_sock *so = ktls_sock_lookup_tx(fd);
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t r;
-
-	if (so == NULL) {
-		ktls_sys_init();
-		return (ktls_sys.send(fd, buf, len, flags));
-	}
-	r = ktls_sock_sendmsg(so, &msg, flags, -1);
-	ktls_sock_rele(so);
-	return (ret(r));
+	return (ktls_sendto(fd, buf, len, flags, NULL, 0));
 }
 
 KTLS_EXPORT ssize_t

@@ -216,6 +216,23 @@ static void guard_sigsys(int sig, siginfo_t *si, void *ucv);
 static void guard_sigsys_body(int sig, siginfo_t *si, void *ucv);
 
 /*
+ * The guard's SIGSYS handler, installed through libc (its restorer), the
+ * previous disposition in *old.  SA_NODEFER: a trap inside the handler
+ * (it makes calls of its own) must not find SIGSYS blocked.
+ */
+static int
+set_handler(struct sigaction *old)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = guard_sigsys;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	return (ktls_sys.sigaction(SIGSYS, &sa, old));
+}
+
+/*
  * An image exec'd by a process whose guard was up inherits its filters.
  * Their ranges are the old image's, so they rarely trap anything here;
  * when they do, this image must complete the call rather than die, and
@@ -225,15 +242,10 @@ static void guard_sigsys_body(int sig, siginfo_t *si, void *ucv);
 static void
 guard_inherited(void)
 {
-	struct sigaction sa;
-
 	if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 2 || map_gadget() != 0)
 		return;
 	ktls_sys_init();
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = guard_sigsys;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
-	if (ktls_sys.sigaction(SIGSYS, &sa, NULL) != 0)
+	if (set_handler(NULL) != 0)
 		return;
 	guard_pid = getpid();
 	switch_seam();
@@ -1063,7 +1075,7 @@ static int
 guard_install_locked(void)
 {
 	static struct range rs[MAX_RANGES];
-	struct sigaction sa, old;
+	struct sigaction old;
 	sigset_t sysset;
 	int error, n;
 
@@ -1074,12 +1086,8 @@ guard_install_locked(void)
 		return (-EPERM);
 	if ((n = read_ranges(rs, MAX_RANGES)) < 0)
 		return (-EPERM);
-	/* Our handler, with libc's restorer; the application's kept. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = guard_sigsys;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	if (ktls_sys.sigaction(SIGSYS, &sa, &old) != 0)
+	/* Our handler; the application's kept. */
+	if (set_handler(&old) != 0)
 		return (-EPERM);
 	app_sigsys = (struct ksigaction){ .handler = (void *)old.sa_sigaction,
 	    .flags = (unsigned long)old.sa_flags };

@@ -3,7 +3,9 @@
 #ifndef KTLS_INTERPOSE_H
 #define KTLS_INTERPOSE_H
 
+#include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 
@@ -25,5 +27,20 @@ int	kti_getsockopt(int fd, int level, int optname, void *optval,
 /* The ULP state alone (the engine follows the descriptor itself). */
 void	kti_ulp_dup(int oldfd, int newfd);
 void	kti_ulp_forget(int fd);
+
+/*
+ * libc's function of the same name, as next_ in the calling function,
+ * found on the first call (two threads may both look it up: the same
+ * answer, stored atomically).
+ */
+#define NEXT(name)							\
+	static _Atomic(void *) next_p_;					\
+	__typeof__(&name) next_ = (__typeof__(&name))atomic_load_explicit(\
+	    &next_p_, memory_order_relaxed);				\
+	if (__builtin_expect(next_ == NULL, 0)) {			\
+		next_ = (__typeof__(&name))dlsym(RTLD_NEXT, #name);	\
+		atomic_store_explicit(&next_p_, (void *)next_,		\
+		    memory_order_relaxed);				\
+	}
 
 #endif /* KTLS_INTERPOSE_H */

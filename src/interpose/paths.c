@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "ktls.h"
+#include "interpose.h"
 
 #define KTI_EXPORT	__attribute__((visibility("default")))
 
@@ -79,54 +80,36 @@ __sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 	return (ktls_sendmmsg(fd, vec, vlen, flags));
 }
 
+/*
+ * Names of one function: glibc exports several for each (off_t is 64-bit
+ * on LP64, so the *64 names are the same call), aliases here.
+ */
+#define KTI_ALIAS(name, target)						\
+	extern __typeof__(target) name					\
+	    __attribute__((alias(#target), visibility("default")))
+
 KTI_EXPORT ssize_t
 pwrite(int fd, const void *buf, size_t len, off_t off)
 {
 	return (ktls_pwrite(fd, buf, len, off));
 }
-
-KTI_EXPORT ssize_t
-pwrite64(int fd, const void *buf, size_t len, off_t off)
-{
-	return (ktls_pwrite(fd, buf, len, off));
-}
-
-KTI_EXPORT ssize_t
-__pwrite64(int fd, const void *buf, size_t len, off_t off)
-{
-	return (ktls_pwrite(fd, buf, len, off));
-}
-
-KTI_EXPORT ssize_t
-__libc_pwrite(int fd, const void *buf, size_t len, off_t off)
-{
-	return (ktls_pwrite(fd, buf, len, off));
-}
+KTI_ALIAS(pwrite64, pwrite);
+KTI_ALIAS(__pwrite64, pwrite);
+KTI_ALIAS(__libc_pwrite, pwrite);
 
 KTI_EXPORT ssize_t
 pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
 {
 	return (ktls_pwritev(fd, iov, iovcnt, off));
 }
-
-KTI_EXPORT ssize_t
-pwritev64(int fd, const struct iovec *iov, int iovcnt, off_t off)
-{
-	return (ktls_pwritev(fd, iov, iovcnt, off));
-}
+KTI_ALIAS(pwritev64, pwritev);
 
 KTI_EXPORT ssize_t
 pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
 {
 	return (ktls_pwritev2(fd, iov, iovcnt, off, flags));
 }
-
-KTI_EXPORT ssize_t
-pwritev64v2(int fd, const struct iovec *iov, int iovcnt, off_t off,
-    int flags)
-{
-	return (ktls_pwritev2(fd, iov, iovcnt, off, flags));
-}
+KTI_ALIAS(pwritev64v2, pwritev2);
 
 KTI_EXPORT ssize_t
 splice(int in_fd, off_t *off_in, int out_fd, off_t *off_out, size_t len,
@@ -209,18 +192,14 @@ __dprintf_chk(int fd, int flag, const char *fmt, ...)
 
 /* ---- new code ---- */
 
-typedef void *(*dlopen_fn)(const char *, int);
-typedef void *(*dlmopen_fn)(Lmid_t, const char *, int);
 
 KTI_EXPORT void *
 dlopen(const char *file, int mode)
 {
-	static dlopen_fn next;
 	void *h;
 
-	if (next == NULL)
-		next = (dlopen_fn)dlsym(RTLD_NEXT, "dlopen");
-	if ((h = next(file, mode)) != NULL)
+	NEXT(dlopen);
+	if ((h = next_(file, mode)) != NULL)
 		ktls_guard_refresh();
 	return (h);
 }
@@ -228,12 +207,10 @@ dlopen(const char *file, int mode)
 KTI_EXPORT void *
 dlmopen(Lmid_t lmid, const char *file, int mode)
 {
-	static dlmopen_fn next;
 	void *h;
 
-	if (next == NULL)
-		next = (dlmopen_fn)dlsym(RTLD_NEXT, "dlmopen");
-	if ((h = next(lmid, file, mode)) != NULL)
+	NEXT(dlmopen);
+	if ((h = next_(lmid, file, mode)) != NULL)
 		ktls_guard_refresh();
 	return (h);
 }
@@ -248,7 +225,6 @@ dlmopen(Lmid_t lmid, const char *file, int mode)
 
 /* ---- signal masks ---- */
 
-typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);
 
 /*
  * SIGSYS stays open in every thread: the guard's SIGSYS is forced, and
@@ -269,23 +245,19 @@ without_sigsys(int how, const sigset_t *set, sigset_t *copy)
 KTI_EXPORT KTI_NOSAN int
 pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
-	static sigmask_fn next;
 	sigset_t copy;
 
-	if (next == NULL)
-		next = (sigmask_fn)dlsym(RTLD_NEXT, "pthread_sigmask");
-	return (next(how, without_sigsys(how, set, &copy), old));
+	NEXT(pthread_sigmask);
+	return (next_(how, without_sigsys(how, set, &copy), old));
 }
 
 KTI_EXPORT KTI_NOSAN int
 sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
-	static sigmask_fn next;
 	sigset_t copy;
 
-	if (next == NULL)
-		next = (sigmask_fn)dlsym(RTLD_NEXT, "sigprocmask");
-	return (next(how, without_sigsys(how, set, &copy), old));
+	NEXT(sigprocmask);
+	return (next_(how, without_sigsys(how, set, &copy), old));
 }
 
 /* ---- SIGSYS ---- */
@@ -295,13 +267,10 @@ sigprocmask(int how, const sigset_t *set, sigset_t *old)
  * installed over the guard's handler (ktls_sigaction()); glibc's signal()
  * and its kin call its internal sigaction, not this one, so each is here.
  */
-typedef int (*sigaction_fn)(int, const struct sigaction *,
-    struct sigaction *);
 
 KTI_NOSAN static int
 kti_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
-	static sigaction_fn next;
 	struct sigaction copy;
 
 	/* A handler that runs with SIGSYS blocked would die of a trap. */
@@ -312,9 +281,8 @@ kti_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 	}
 	if (sig == SIGSYS)
 		return (ktls_sigaction(sig, act, oact));
-	if (next == NULL)
-		next = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
-	return (next(sig, act, oact));
+	NEXT(sigaction);
+	return (next_(sig, act, oact));
 }
 
 KTI_EXPORT KTI_NOSAN int
@@ -367,7 +335,6 @@ sysv_signal(int sig, sighandler_t h)
 
 /* ---- stdio ---- */
 
-typedef int (*fclose_fn)(FILE *);
 
 /*
  * fclose(3) closes its descriptor with libc's internal close: for an
@@ -378,12 +345,10 @@ typedef int (*fclose_fn)(FILE *);
 KTI_EXPORT int
 fclose(FILE *fp)
 {
-	static fclose_fn next;
 	int fd = fp != NULL ? fileno(fp) : -1, r;
 
-	if (next == NULL)
-		next = (fclose_fn)dlsym(RTLD_NEXT, "fclose");
-	r = next(fp);
+	NEXT(fclose);
+	r = next_(fp);
 	/*
 	 * With the guard up its close was trapped and told already: a second
 	 * word now could hit a socket another thread has just opened (and
@@ -396,10 +361,6 @@ fclose(FILE *fp)
 
 /* ---- posix_spawn ---- */
 
-typedef int (*spawn_fn)(pid_t *, const char *,
-    const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
-    char *const[], char *const[]);
-typedef int (*adddup2_fn)(posix_spawn_file_actions_t *, int, int);
 
 /*
  * posix_spawn(3) execs inside libc, past the exec family's wrappers: the
@@ -410,12 +371,10 @@ posix_spawn(pid_t *pid, const char *path,
     const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
     char *const argv[], char *const envp[])
 {
-	static spawn_fn next;
 
-	if (next == NULL)
-		next = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawn");
+	NEXT(posix_spawn);
 	ktls_exec_prepare();
-	return (next(pid, path, fa, attr, argv, envp));
+	return (next_(pid, path, fa, attr, argv, envp));
 }
 
 KTI_EXPORT int
@@ -423,38 +382,30 @@ posix_spawnp(pid_t *pid, const char *file,
     const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
     char *const argv[], char *const envp[])
 {
-	static spawn_fn next;
 
-	if (next == NULL)
-		next = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawnp");
+	NEXT(posix_spawnp);
 	ktls_exec_prepare();
-	return (next(pid, file, fa, attr, argv, envp));
+	return (next_(pid, file, fa, attr, argv, envp));
 }
 
-typedef FILE *(*popen_fn)(const char *, const char *);
-typedef int (*system_fn)(const char *);
 
 /* popen(3) and system(3) spawn through libc's own posix_spawn: the same. */
 KTI_EXPORT FILE *
 popen(const char *cmd, const char *mode)
 {
-	static popen_fn next;
 
-	if (next == NULL)
-		next = (popen_fn)dlsym(RTLD_NEXT, "popen");
+	NEXT(popen);
 	ktls_exec_prepare();
-	return (next(cmd, mode));
+	return (next_(cmd, mode));
 }
 
 KTI_EXPORT int
 system(const char *cmd)
 {
-	static system_fn next;
 
-	if (next == NULL)
-		next = (system_fn)dlsym(RTLD_NEXT, "system");
+	NEXT(system);
 	ktls_exec_prepare();
-	return (next(cmd));
+	return (next_(cmd));
 }
 
 /*
@@ -466,15 +417,12 @@ KTI_EXPORT int
 posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd,
     int newfd)
 {
-	static adddup2_fn next;
 	socklen_t len = sizeof(int);
 	int mode;
 
-	if (next == NULL)
-		next = (adddup2_fn)dlsym(RTLD_NEXT,
-		    "posix_spawn_file_actions_adddup2");
+	NEXT(posix_spawn_file_actions_adddup2);
 	if (ktls_getsockopt(fd, IPPROTO_TCP, TCP_TXTLS_MODE, &mode,
 	    &len) == 0 && mode != TCP_TLS_MODE_NONE)
 		return (EPERM);
-	return (next(fa, fd, newfd));
+	return (next_(fa, fd, newfd));
 }

@@ -20,22 +20,10 @@
 #include <unistd.h>
 
 #include "ktls.h"
+#include "interpose.h"
 
 #define KTI_EXPORT	__attribute__((visibility("default")))
 
-/*
- * libc's function, found on the first call (two threads may both look it
- * up: the same answer, stored atomically).
- */
-#define NEXT(name)							\
-	static _Atomic(void *) next_p_;					\
-	__typeof__(&name) next_ = (__typeof__(&name))atomic_load_explicit(\
-	    &next_p_, memory_order_relaxed);				\
-	if (__builtin_expect(next_ == NULL, 0)) {			\
-		next_ = (__typeof__(&name))dlsym(RTLD_NEXT, #name);	\
-		atomic_store_explicit(&next_p_, (void *)next_,		\
-		    memory_order_relaxed);				\
-	}
 
 KTI_EXPORT ssize_t
 read(int fd, void *buf, size_t len)
