@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <ktls.h>
 
@@ -103,5 +104,12 @@ int	fx_tmpfile(size_t len, uint32_t seed);
 
 /* Fails the test (exit 1 after a diagnostic) if it runs too long. */
 void	fx_watchdog(unsigned int seconds);
+
+/*
+ * fork() for a test whose process has threads (the engine's, a receiver):
+ * under AddressSanitizer it first waits until every other thread sleeps,
+ * and the child gets a watchdog of its own (fixture.c says why).
+ */
+pid_t	fx_fork(void);
 
 #endif /* KTLS_FIXTURE_H */

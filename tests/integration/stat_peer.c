@@ -313,7 +313,7 @@ main(int argc, char **argv)
 	if (pipe(pfd) != 0)
 		return (1);
 	fflush(stdout);
-	if ((pid = fork()) < 0)
+	if ((pid = fx_fork()) < 0)
 		return (1);
 	if (pid == 0) {
 		/* The child's counters start at zero; its session is new. */

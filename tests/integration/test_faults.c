@@ -549,7 +549,7 @@ case_peer_killed(void)
 	REQUIRE(pipe(sync) == 0, );
 	REQUIRE(fx_enabled_pair(AF_INET6, "TLS1.2-CHACHA20-POLY1305", 0, &k,
 	    fds) == 0, );
-	if ((pid = fork()) == 0) {
+	if ((pid = fx_fork()) == 0) {
 		/* The peer: holds the socket, reads nothing, dies. */
 		close(fds[0]);
 		(void)write(sync[1], "r", 1);

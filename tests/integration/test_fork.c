@@ -147,7 +147,7 @@ main(void)
 	(void)pid;
 	(void)status;
 #else
-	pid = fork();
+	pid = fx_fork();
 	if (pid == 0) {
 		close(fds[1]);
 		_exit(child(fds[0]));

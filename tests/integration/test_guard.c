@@ -1262,7 +1262,7 @@ run_fork(struct conn *c)
 	fill(b, sizeof(b), "fork-child-write", 2);
 	fill(d, sizeof(d), "fork-child-rawasm", 3);
 	fflush(stdout);
-	if ((pid = fork()) == 0) {
+	if ((pid = fx_fork()) == 0) {
 		/* The child's session is gone (sock.c): EPIPE, and SIGPIPE. */
 		signal(SIGPIPE, SIG_IGN);
 		tap_case_failed = 0;
@@ -1834,7 +1834,7 @@ run_rawexec(struct conn *c)
 	    "else o=3; fi; printf %%s %s 2>/dev/null >&%d && exit 5; exit $o",
 	    c->fd, m, c->fd);
 	fflush(stdout);
-	if ((pid = fork()) == 0) {
+	if ((pid = fx_fork()) == 0) {
 		/* Not libc's execve: the system call, made by syscall(2). */
 		syscall(SYS_execve, "/bin/sh", argv, environ);
 		_exit(127);
@@ -2056,7 +2056,7 @@ run_case(case_fn fn, const void *arg, const char *fmt, ...)
 	vsnprintf(name, sizeof(name), fmt, ap);
 	va_end(ap);
 	fflush(stdout);
-	if (pipe(p) != 0 || (pid = fork()) < 0) {
+	if (pipe(p) != 0 || (pid = fx_fork()) < 0) {
 		tap_diag("pipe/fork: %s", strerror(errno));
 		tap_case_failed = 1;
 		tap_result("%s", name);
@@ -2391,7 +2391,7 @@ run_exec(const char *path, char *const argv[], char *const envp[],
 	if (pipe(p) != 0)
 		return (-1);
 	fflush(stdout);
-	if ((pid = fork()) == 0) {
+	if ((pid = fx_fork()) == 0) {
 		close(p[0]);
 		if (dup2(p[1], 1) != 1)
 			_exit(126);
@@ -2703,7 +2703,7 @@ case_sig_deadlock(const void *arg)
 
 	(void)arg;
 	fflush(stdout);
-	if ((pid = fork()) == 0)
+	if ((pid = fx_fork()) == 0)
 		sig_deadlock_child();
 	REQUIRE(pid > 0, NULL);
 	/* A few seconds, not the case's 30: a deadlock is the failure. */

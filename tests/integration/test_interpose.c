@@ -497,7 +497,7 @@ case_exec(void)
 	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, lsuites[0].size) == 0);
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, true) == 0, );
 	CHECK(write(fds[0], buf, 1000) == 1000);
-	if ((pid = fork()) == 0) {
+	if ((pid = fx_fork()) == 0) {
 		close(fds[1]);
 		if (dup2(fds[0], 9) != 9)
 			_exit(2);

@@ -143,7 +143,7 @@ case_core_dump(const char *backend)
 	REQUIRE(mkdtemp(dir) != NULL, );
 	for (int i = 0; i < fx_nsuites && i < NSUITES_MAX; i++)
 		fx_keys_init(&keys[i], &fx_suites[i], 0);
-	if ((pid = fork()) == 0)
+	if ((pid = fx_fork()) == 0)
 		child_crash(dir, backend);
 	REQUIRE(pid > 0, );
 	REQUIRE(waitpid(pid, &status, 0) == pid, );
