@@ -127,30 +127,7 @@ void	ktls_keymem_atfork_child(void);
 /* The control socket (control.c): started once a session exists. */
 void	ktls_control_start(void);
 
-/* Counters and sysctl tree (counters.c).  One table declares them all. */
-enum ktls_counter {
-	KC_THREADS,
-	KC_ACTIVE,
-	KC_ENABLE_CALLS,
-	KC_OFFLOAD_TOTAL,
-	KC_SW_TX_INQUEUE,
-	KC_SW_TX_PENDING,
-	KC_FAILED_CRYPTO,
-	KC_TX_RECORDS,
-	KC_TX_BYTES,
-	KC_SW_GCM,
-	KC_SW_CBC,
-	KC_SW_CHACHA20,
-	KC_IFNET_GCM,
-	KC_IFNET_CHACHA20,
-	KC_SWITCH_TO_IFNET,
-	KC_SWITCH_TO_SW,
-	KC_SWITCH_FAILED,
-	KC_GUARD_FILTERS,
-	KC_GUARD_TRAPPED,
-	KC_GUARD_REFUSED,
-	KC__COUNT
-};
+/* Counters and sysctl tree (counters.c): enum ktls_counter in counters.h. */
 void	ktls_counter_add(enum ktls_counter c, int64_t v);
 void	ktls_counter_add_shared(enum ktls_counter c, int64_t v);
 uint64_t ktls_counter_read(enum ktls_counter c);
@@ -352,7 +329,6 @@ int	ktls_sock_set_mode(struct ktls_sock *so, int mode);
 void	ktls_sock_foreach(void (*fn)(struct ktls_sock *so, void *arg),
 	    void *arg);
 /* The kern.ipc.tls.sw.* / ifnet.* gauge that counts the session now. */
-enum ktls_counter ktls_sw_counter(const struct ktls_suite *s);
 enum ktls_counter ktls_sock_gauge(struct ktls_sock *so);
 
 /* Records (record.c). */
@@ -403,7 +379,6 @@ void	ktls_tx_cork(struct ktls_sock *so);
  * already checked, or -1).  ktls_kmode_seq: the kernel's next sequence
  * number.
  */
-bool	ktls_kmode_suite_ok(const struct ktls_suite *s);
 int	ktls_kmode_install(struct ktls_sock *so);
 ssize_t	ktls_kmode_sendmsg(struct ktls_sock *so, const struct msghdr *msg,
 	    int flags, int nb, int type);

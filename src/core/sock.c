@@ -301,14 +301,6 @@ ktls_sock_hold(struct ktls_sock *so)
 	return (so);
 }
 
-/* The kern.ipc.tls.sw.* gauge of a session's suite. */
-enum ktls_counter
-ktls_sw_counter(const struct ktls_suite *s)
-{
-	return (s->cls == KTLS_CLASS_GCM ? KC_SW_GCM :
-	    s->cls == KTLS_CLASS_CBC ? KC_SW_CBC : KC_SW_CHACHA20);
-}
-
 static void
 sock_destroy(struct ktls_sock *so)
 {
@@ -711,14 +703,14 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 	ktls_counter_add(KC_OFFLOAD_TOTAL, 1);
 	ktls_counter_add(KC_ACTIVE, 1);
 	ktls_control_start();
-	ktls_counter_add(ktls_sw_counter(sess->suite), 1);
+	ktls_counter_add(sess->suite->sw_counter, 1);
 	/*
 	 * FreeBSD's order: the layer below when permitted and able (here the
 	 * kernel's TLS), else software.  Nothing is queued yet, unless another
 	 * thread writes already: then software it stays.
 	 */
 	if (atomic_load(&ktls_tunable_ifnet_permitted) &&
-	    ktls_kmode_suite_ok(sess->suite)) {
+	    ktls_suite_in_linux(sess->suite)) {
 		pthread_mutex_lock(&so->mtx);
 		if (so->head == NULL && so->open == NULL)
 			(void)ktls_kmode_install(so);

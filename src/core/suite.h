@@ -9,14 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "counters.h"
+
 enum ktls_suite_kind {
 	KTLS_AEAD_EXPLICIT,	/* TLS 1.2 AES-GCM: salt || 8-byte explicit nonce */
 	KTLS_AEAD_XOR,		/* TLS 1.2 ChaCha20, TLS 1.3: iv ^ seq */
 	KTLS_CBC,		/* MAC-then-encrypt, CBC padding */
 };
-
-/* Which kern.ipc.tls.sw.* gauge counts a session. */
-enum ktls_suite_class { KTLS_CLASS_GCM, KTLS_CLASS_CBC, KTLS_CLASS_CHACHA };
 
 struct ktls_suite {
 	const char	*name;		/* "TLS1.3-AES-128-GCM" */
@@ -24,7 +23,18 @@ struct ktls_suite {
 	int		cipher_alg;	/* CRYPTO_AES_NIST_GCM_16, ... */
 	int		auth_alg;	/* CRYPTO_SHA*_HMAC, 0 for AEAD */
 	uint8_t		kind;		/* enum ktls_suite_kind */
-	uint8_t		cls;		/* enum ktls_suite_class */
+	/* The algorithms by their standard names (OpenSSL's EVP names). */
+	const char	*cipher_name;	/* "AES-128-GCM" */
+	const char	*mac_name;	/* "SHA256", NULL for AEAD */
+	/*
+	 * Linux kTLS's crypto_info layout (src/proto/linux_tls.h, the
+	 * KTLS_LINUX_* index), or -1: Linux has no such suite, so neither the
+	 * interposer's TLS_TX nor kernel mode takes it.
+	 */
+	int8_t		linux_layout;
+	/* The kern.ipc.tls.sw.* and .ifnet.* gauges that count a session. */
+	uint8_t		sw_counter;	/* enum ktls_counter */
+	uint8_t		ifnet_counter;	/* enum ktls_counter, AEAD only */
 	uint8_t		key_len;
 	uint8_t		iv_len;		/* tls_enable.iv_len */
 	uint8_t		mac_len;	/* HMAC key and output length */
@@ -46,6 +56,13 @@ static inline int
 ktls_suite_is_tls13(const struct ktls_suite *s)
 {
 	return (s->vminor == 4);
+}
+
+/* Does Linux kTLS have this suite (the interposer's TLS_TX, kernel mode)? */
+static inline int
+ktls_suite_in_linux(const struct ktls_suite *s)
+{
+	return (s->linux_layout >= 0);
 }
 
 /* Trailer bytes after the payload of a record carrying len bytes. */

@@ -32,6 +32,20 @@ struct ktls_cctx {
 	size_t			key_size;
 	const uint8_t		*iv;		/* static IV or salt: key memory */
 	uint64_t		nonce_off;	/* see ktls_crypto_params */
+	/*
+	 * Chosen once by mb_try(): mb_gcm or mb_chacha, and the library's
+	 * functions for this key size (what IMB_AES{128,256}_GCM_* and
+	 * IMB_CHACHA20_POLY1305_* call; they keep no state in the manager).
+	 */
+	void			(*seal)(struct ktls_cctx *,
+				    const struct ktls_crypt_op *,
+				    const uint8_t *, const uint8_t *, size_t);
+	aes_gcm_init_t		gcm_init;
+	aes_gcm_enc_dec_update_t gcm_update;
+	aes_gcm_enc_dec_finalize_t gcm_finalize;
+	chacha_poly_init_t	cp_init;
+	chacha_poly_enc_dec_update_t cp_update;
+	chacha_poly_finalize_t	cp_finalize;
 };
 
 /*
@@ -102,6 +116,11 @@ mb_free(struct ktls_cctx *c)
 	free(c);
 }
 
+static void mb_gcm(struct ktls_cctx *c, const struct ktls_crypt_op *op,
+    const uint8_t *nonce, const uint8_t *aad, size_t aadlen);
+static void mb_chacha(struct ktls_cctx *c, const struct ktls_crypt_op *op,
+    const uint8_t *nonce, const uint8_t *aad, size_t aadlen);
+
 static int
 mb_try(const struct ktls_crypto_params *p, struct ktls_cctx **ctxp)
 {
@@ -116,7 +135,7 @@ mb_try(const struct ktls_crypto_params *p, struct ktls_cctx **ctxp)
 		break;
 	case CRYPTO_CHACHA20_POLY1305:
 		break;
-	default:
+	default:		/* CBC: OpenSSL's */
 		return (-EOPNOTSUPP);
 	}
 	if ((m = mb_get()) == NULL)
@@ -130,12 +149,25 @@ mb_try(const struct ktls_crypto_params *p, struct ktls_cctx **ctxp)
 		free(c);
 		return (-ENOMEM);
 	}
-	if (s->cipher_alg == CRYPTO_CHACHA20_POLY1305)
+	if (s->cipher_alg == CRYPTO_CHACHA20_POLY1305) {
 		memcpy(c->key, p->cipher_key, s->key_len);
-	else if (s->key_len == 16)
+		c->seal = mb_chacha;
+		c->cp_init = m->chacha20_poly1305_init;
+		c->cp_update = m->chacha20_poly1305_enc_update;
+		c->cp_finalize = m->chacha20_poly1305_finalize;
+	} else if (s->key_len == 16) {
 		IMB_AES128_GCM_PRE(m, p->cipher_key, c->key);
-	else
+		c->seal = mb_gcm;
+		c->gcm_init = m->gcm128_init;
+		c->gcm_update = m->gcm128_enc_update;
+		c->gcm_finalize = m->gcm128_enc_finalize;
+	} else {
 		IMB_AES256_GCM_PRE(m, p->cipher_key, c->key);
+		c->seal = mb_gcm;
+		c->gcm_init = m->gcm256_init;
+		c->gcm_update = m->gcm256_enc_update;
+		c->gcm_finalize = m->gcm256_enc_finalize;
+	}
 	c->iv = p->iv;
 	c->nonce_off = p->nonce_off;
 	*ctxp = c;
@@ -143,57 +175,42 @@ mb_try(const struct ktls_crypto_params *p, struct ktls_cctx **ctxp)
 }
 
 static void
-mb_gcm(IMB_MGR *m, struct ktls_cctx *c, const struct ktls_crypt_op *op,
-    const uint8_t nonce[12], const uint8_t *aad, size_t aadlen)
+mb_gcm(struct ktls_cctx *c, const struct ktls_crypt_op *op,
+    const uint8_t *nonce, const uint8_t *aad, size_t aadlen)
 {
 	const struct ktls_suite *s = c->suite;
 	struct gcm_context_data gctx;
 	uint8_t *dst = op->rec + s->prefix_len, *trailer = dst + op->len;
-	aes_gcm_init_t init;
-	aes_gcm_enc_dec_update_t update;
-	aes_gcm_enc_dec_finalize_t finalize;
 
-	/* What IMB_AES{128,256}_GCM_{INIT,ENC_UPDATE,ENC_FINALIZE} call. */
-	if (s->key_len == 16) {
-		init = m->gcm128_init;
-		update = m->gcm128_enc_update;
-		finalize = m->gcm128_enc_finalize;
-	} else {
-		init = m->gcm256_init;
-		update = m->gcm256_enc_update;
-		finalize = m->gcm256_enc_finalize;
-	}
-	init(c->key, &gctx, nonce, aad, aadlen);
+	c->gcm_init(c->key, &gctx, nonce, aad, aadlen);
 	if (op->len != 0)
-		update(c->key, &gctx, dst, op->src, op->len);
+		c->gcm_update(c->key, &gctx, dst, op->src, op->len);
 	if (ktls_suite_is_tls13(s)) {
 		/* RFC 8446 section 5.2: the real type ends the plaintext. */
-		update(c->key, &gctx, trailer, &op->type, 1);
+		c->gcm_update(c->key, &gctx, trailer, &op->type, 1);
 		trailer++;
 	}
-	finalize(c->key, &gctx, trailer, s->tag_len);
+	c->gcm_finalize(c->key, &gctx, trailer, s->tag_len);
 	/* The context holds keystream and the running GHASH. */
 	explicit_bzero(&gctx, sizeof(gctx));
 }
 
 static void
-mb_chacha(IMB_MGR *m, struct ktls_cctx *c, const struct ktls_crypt_op *op,
-    const uint8_t nonce[12], const uint8_t *aad, size_t aadlen)
+mb_chacha(struct ktls_cctx *c, const struct ktls_crypt_op *op,
+    const uint8_t *nonce, const uint8_t *aad, size_t aadlen)
 {
 	const struct ktls_suite *s = c->suite;
 	struct chacha20_poly1305_context_data cctx;
 	uint8_t *dst = op->rec + s->prefix_len, *trailer = dst + op->len;
 
-	IMB_CHACHA20_POLY1305_INIT(m, c->key, &cctx, nonce, aad, aadlen);
+	c->cp_init(c->key, &cctx, nonce, aad, aadlen);
 	if (op->len != 0)
-		IMB_CHACHA20_POLY1305_ENC_UPDATE(m, c->key, &cctx, dst,
-		    op->src, op->len);
+		c->cp_update(c->key, &cctx, dst, op->src, op->len);
 	if (ktls_suite_is_tls13(s)) {
-		IMB_CHACHA20_POLY1305_ENC_UPDATE(m, c->key, &cctx, trailer,
-		    &op->type, 1);
+		c->cp_update(c->key, &cctx, trailer, &op->type, 1);
 		trailer++;
 	}
-	IMB_CHACHA20_POLY1305_ENC_FINALIZE(m, &cctx, trailer, s->tag_len);
+	c->cp_finalize(&cctx, trailer, s->tag_len);
 	/* The context holds the one-time Poly1305 key and keystream. */
 	explicit_bzero(&cctx, sizeof(cctx));
 }
@@ -204,19 +221,12 @@ mb_encrypt(struct ktls_cctx *c, const struct ktls_crypt_op *op)
 	const struct ktls_suite *s = c->suite;
 	uint8_t nonce[12], aad[13];
 	size_t aadlen;
-	IMB_MGR *m;
 
-	/* Only a worker's first record can fail here: out of memory. */
-	if ((m = mb_get()) == NULL)
-		return (-ENOMEM);
 	ktls_aead_nonce(s, c->iv, op->seq + c->nonce_off, nonce);
 	if (s->explicit_iv_len != 0)
 		memcpy(op->rec + KTLS_HDR_LEN, nonce + 4, 8);
 	aadlen = ktls_aead_aad(s, op, aad);
-	if (s->cipher_alg == CRYPTO_CHACHA20_POLY1305)
-		mb_chacha(m, c, op, nonce, aad, aadlen);
-	else
-		mb_gcm(m, c, op, nonce, aad, aadlen);
+	c->seal(c, op, nonce, aad, aadlen);
 	explicit_bzero(nonce, sizeof(nonce));	/* iv ^ seq gives the iv */
 	return (0);
 }

@@ -34,39 +34,10 @@ struct ktls_cctx {
 	const uint8_t		*iv;		/* AEAD static IV or salt: key memory */
 	uint64_t		nonce_off;	/* see ktls_crypto_params */
 	uint8_t			chain[16];	/* TLS 1.0: the next record's IV */
+	/* ossl_aead or ossl_cbc, chosen once by ossl_try(). */
+	int			(*seal)(struct ktls_cctx *,
+				    const struct ktls_crypt_op *);
 };
-
-static EVP_CIPHER *
-ossl_cipher(const struct ktls_suite *s)
-{
-	const char *name;
-
-	switch (s->cipher_alg) {
-	case CRYPTO_AES_NIST_GCM_16:
-		name = s->key_len == 16 ? "AES-128-GCM" : "AES-256-GCM";
-		break;
-	case CRYPTO_CHACHA20_POLY1305:
-		name = "ChaCha20-Poly1305";
-		break;
-	default:
-		name = s->key_len == 16 ? "AES-128-CBC" : "AES-256-CBC";
-		break;
-	}
-	return (EVP_CIPHER_fetch(NULL, name, NULL));
-}
-
-static const char *
-ossl_digest(int auth_alg)
-{
-	switch (auth_alg) {
-	case CRYPTO_SHA1_HMAC:
-		return ("SHA1");
-	case CRYPTO_SHA2_256_HMAC:
-		return ("SHA256");
-	default:
-		return ("SHA384");
-	}
-}
 
 static void
 ossl_free(struct ktls_cctx *c)
@@ -88,7 +59,7 @@ ossl_keyed(const struct ktls_cctx *c)
 		EVP_CIPHER_CTX_reset(c->x);
 		return (NULL);
 	}
-	if (c->suite->kind == KTLS_CBC)
+	if (c->hmac != NULL)		/* CBC: the record is padded already */
 		EVP_CIPHER_CTX_set_padding(c->x, 0);
 	return (c->x);
 }
@@ -108,7 +79,7 @@ ossl_mac_keyed(const struct ktls_cctx *c)
 	OSSL_PARAM params[2];
 
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-	    (char *)ossl_digest(c->suite->auth_alg), 0);
+	    (char *)c->suite->mac_name, 0);
 	params[1] = OSSL_PARAM_construct_end();
 	if (m == NULL || !EVP_MAC_init(m, c->auth_key, c->suite->mac_len,
 	    params)) {
@@ -117,6 +88,9 @@ ossl_mac_keyed(const struct ktls_cctx *c)
 	}
 	return (m);
 }
+
+static int ossl_aead(struct ktls_cctx *c, const struct ktls_crypt_op *op);
+static int ossl_cbc(struct ktls_cctx *c, const struct ktls_crypt_op *op);
 
 static int
 ossl_try(const struct ktls_crypto_params *p, struct ktls_cctx **ctxp)
@@ -130,22 +104,25 @@ ossl_try(const struct ktls_crypto_params *p, struct ktls_cctx **ctxp)
 	c->suite = s;
 	c->key = p->cipher_key;
 	c->auth_key = p->auth_key;
-	if ((c->cipher = ossl_cipher(s)) == NULL ||
+	c->cipher = EVP_CIPHER_fetch(NULL, s->cipher_name, NULL);
+	if (c->cipher == NULL ||
 	    (c->x = EVP_CIPHER_CTX_new()) == NULL)
 		goto decline;
 	/* Can it be keyed?  Then let go of the schedule at once. */
 	if (ossl_keyed(c) == NULL)
 		goto decline;
 	ossl_unkey(c);
-	if (s->kind == KTLS_CBC) {
+	if (s->mac_name != NULL) {	/* MAC-then-encrypt */
 		memcpy(c->chain, p->iv, 16);
 		if ((c->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL ||
 		    (m = ossl_mac_keyed(c)) == NULL)
 			goto decline;
 		EVP_MAC_CTX_free(m);
+		c->seal = ossl_cbc;
 	} else {
 		c->iv = p->iv;
 		c->nonce_off = p->nonce_off;
+		c->seal = ossl_aead;
 	}
 	*ctxp = c;
 	return (0);
@@ -247,8 +224,7 @@ ossl_init(void)
 static int
 ossl_encrypt(struct ktls_cctx *c, const struct ktls_crypt_op *op)
 {
-	return (c->suite->kind == KTLS_CBC ? ossl_cbc(c, op) :
-	    ossl_aead(c, op));
+	return (c->seal(c, op));
 }
 
 const struct ktls_backend ktls_backend_openssl = {

@@ -8,7 +8,6 @@
  * Only <ktls.h> of the engine is used.
  */
 #include <errno.h>
-#include <linux/tls.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
@@ -21,13 +20,7 @@
 
 #include "ktls.h"
 #include "interpose.h"
-
-#ifndef SOL_TLS
-#define SOL_TLS		282
-#endif
-#ifndef TCP_ULP
-#define TCP_ULP		31
-#endif
+#include "../proto/linux_tls.h"
 #define ULP_NAME_MAX	16	/* TCP_ULP_NAME_MAX */
 
 /*
@@ -147,64 +140,13 @@ ulp_attach(int fd, const void *optval, socklen_t optlen)
 	return (0);
 }
 
-/*
- * The crypto_info layouts of <linux/tls.h> the engine serves, as one
- * table for setting and reading back.  The engine's 12-byte IV is the
- * layout's salt followed by its iv field (TLS 1.2 GCM: salt || first
- * explicit nonce; TLS 1.3 and ChaCha20: the static IV).
- */
-static const struct linux_layout {
-	uint16_t	cipher_type;
-	uint16_t	size;
-	int		algorithm;	/* CRYPTO_* */
-	uint8_t		key_len, salt_len, iv_len;
-	uint16_t	key, salt, iv, rec_seq;	/* offsets */
-} layouts[] = {
-#define LAYOUT(type, st, alg, kl, sl, il) {				\
-	.cipher_type = (type), .size = sizeof(struct st),		\
-	.algorithm = (alg), .key_len = (kl), .salt_len = (sl),		\
-	.iv_len = (il), .key = offsetof(struct st, key),		\
-	.salt = offsetof(struct st, salt), .iv = offsetof(struct st, iv), \
-	.rec_seq = offsetof(struct st, rec_seq) }
-	LAYOUT(TLS_CIPHER_AES_GCM_128, tls12_crypto_info_aes_gcm_128,
-	    CRYPTO_AES_NIST_GCM_16, 16, 4, 8),
-	LAYOUT(TLS_CIPHER_AES_GCM_256, tls12_crypto_info_aes_gcm_256,
-	    CRYPTO_AES_NIST_GCM_16, 32, 4, 8),
-	LAYOUT(TLS_CIPHER_CHACHA20_POLY1305,
-	    tls12_crypto_info_chacha20_poly1305, CRYPTO_CHACHA20_POLY1305,
-	    32, 0, 12),
-#undef LAYOUT
-};
-
-/* By Linux cipher type, or by the engine's algorithm and key length. */
-static const struct linux_layout *
-layout_find(int cipher_type, int algorithm, int key_len)
-{
-	for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++) {
-		const struct linux_layout *l = &layouts[i];
-
-		if (cipher_type != 0 ? l->cipher_type == cipher_type :
-		    l->algorithm == algorithm && l->key_len == key_len)
-			return (l);
-	}
-	return (NULL);
-}
-
-/* Big enough, and aligned, for every layout. */
-union crypto_info {
-	struct tls_crypto_info			info;
-	struct tls12_crypto_info_aes_gcm_128	g128;
-	struct tls12_crypto_info_aes_gcm_256	g256;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
-
 /* setsockopt(SOL_TLS, TLS_TX): do_tls_setsockopt_conf(). */
 static int
 tls_tx_set(int fd, const void *optval, socklen_t optlen)
 {
-	const struct linux_layout *l;
-	union crypto_info ci;
-	uint8_t *b = (uint8_t *)&ci, iv[12];
+	const struct ktls_linux_layout *l;
+	union ktls_linux_crypto_info ci;
+	uint8_t iv[12];
 	struct tls_enable en;
 	int r, error;
 
@@ -214,7 +156,7 @@ tls_tx_set(int fd, const void *optval, socklen_t optlen)
 	if (ci.info.version != TLS_1_2_VERSION &&
 	    ci.info.version != TLS_1_3_VERSION)
 		return (fail(EINVAL));
-	l = layout_find(ci.info.cipher_type, 0, 0);
+	l = ktls_linux_layout_find(ci.info.cipher_type, 0, 0);
 	if (l == NULL || optlen != l->size)
 		return (fail(EINVAL));
 	memcpy(&ci, optval, optlen);
@@ -224,13 +166,11 @@ tls_tx_set(int fd, const void *optval, socklen_t optlen)
 	en.tls_vminor = ci.info.version == TLS_1_3_VERSION ?
 	    TLS_MINOR_VER_THREE : TLS_MINOR_VER_TWO;
 	en.cipher_algorithm = l->algorithm;
-	en.cipher_key = b + l->key;
+	en.cipher_key = ktls_linux_info_key(l, &ci);
 	en.cipher_key_len = l->key_len;
-	memcpy(iv, b + l->salt, l->salt_len);
-	memcpy(iv + l->salt_len, b + l->iv, l->iv_len);
+	ktls_linux_info_parse(l, &ci, iv, en.rec_seq);
 	en.iv = iv;
 	en.iv_len = 12;
-	memcpy(en.rec_seq, b + l->rec_seq, 8);
 	r = ktls_setsockopt(fd, IPPROTO_TCP, TCP_TXTLS_ENABLE, &en, sizeof(en));
 	error = errno;
 	explicit_bzero(&ci, sizeof(ci));
@@ -245,9 +185,8 @@ tls_tx_set(int fd, const void *optval, socklen_t optlen)
 static int
 tls_tx_get(int fd, void *optval, socklen_t *optlen)
 {
-	const struct linux_layout *l;
-	union crypto_info ci;
-	uint8_t *b = (uint8_t *)&ci;
+	const struct ktls_linux_layout *l;
+	union ktls_linux_crypto_info ci;
 	struct ktls_tx_info ti;
 	socklen_t len, size;
 
@@ -259,20 +198,15 @@ tls_tx_get(int fd, void *optval, socklen_t *optlen)
 	if (ktls_get_tx(fd, &ti) != 0)
 		return (fail(EBUSY));	/* keys not set yet */
 	/* Enabled with FreeBSD's API in a suite Linux has no name for? */
-	l = layout_find(0, ti.cipher_algorithm, ti.cipher_key_len);
+	l = ktls_linux_layout_find(0, ti.cipher_algorithm, ti.cipher_key_len);
 	size = len == sizeof(ci.info) ? sizeof(ci.info) : l != NULL ? l->size : 0;
 	if (l == NULL || len != size) {
 		explicit_bzero(&ti, sizeof(ti));
 		return (fail(EINVAL));
 	}
-	memset(&ci, 0, sizeof(ci));
-	ci.info.version = ti.tls_vminor == TLS_MINOR_VER_THREE ?
-	    TLS_1_3_VERSION : TLS_1_2_VERSION;
-	ci.info.cipher_type = l->cipher_type;
-	memcpy(b + l->key, ti.cipher_key, l->key_len);
-	memcpy(b + l->salt, ti.iv, l->salt_len);
-	memcpy(b + l->iv, ti.iv + l->salt_len, l->iv_len);
-	memcpy(b + l->rec_seq, ti.rec_seq, 8);
+	ktls_linux_info_fill(l, &ci, ti.tls_vminor == TLS_MINOR_VER_THREE ?
+	    TLS_1_3_VERSION : TLS_1_2_VERSION, ti.cipher_key, ti.iv,
+	    ti.rec_seq);
 	memcpy(optval, &ci, size);
 	*optlen = size;
 	explicit_bzero(&ci, sizeof(ci));

@@ -13,7 +13,6 @@
  * to software direction is refused.
  */
 #include <errno.h>
-#include <linux/tls.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -22,92 +21,33 @@
 
 #include "ktls.h"
 #include "../core/ktls_int.h"
-
-#ifndef SOL_TLS
-#define SOL_TLS		282
-#endif
-#ifndef TCP_ULP
-#define TCP_ULP		31
-#endif
+#include "../proto/linux_tls.h"
 
 #define KMODE_DRAIN_S	2	/* a switch waits this long for the queue */
-
-union kmode_info {
-	struct tls12_crypto_info_aes_gcm_128		g128;
-	struct tls12_crypto_info_aes_gcm_256		g256;
-	struct tls12_crypto_info_chacha20_poly1305	chacha;
-};
-
-/* Linux kTLS has TLS 1.2 and 1.3 AEAD suites: not CBC, not TLS 1.0/1.1. */
-bool
-ktls_kmode_suite_ok(const struct ktls_suite *s)
-{
-	if (s->kind == KTLS_CBC || (s->vminor != TLS_MINOR_VER_TWO &&
-	    s->vminor != TLS_MINOR_VER_THREE))
-		return (false);
-	return (s->cipher_alg == CRYPTO_CHACHA20_POLY1305 ||
-	    (s->cipher_alg == CRYPTO_AES_NIST_GCM_16 &&
-	    (s->key_len == 16 || s->key_len == 32)));
-}
-
-/* Where Linux's crypto_info for a suite keeps each field. */
-struct kmode_layout {
-	struct tls_crypto_info	*info;
-	uint16_t		cipher_type;
-	uint8_t			*key, *salt, *iv, *rec_seq;	/* salt may be NULL */
-	socklen_t		len;
-};
-
-static void
-kmode_layout(const struct ktls_suite *su, union kmode_info *ci,
-    struct kmode_layout *l)
-{
-#define LAYOUT(m, type, saltp)	(struct kmode_layout){ &ci->m.info, type, \
-	ci->m.key, saltp, ci->m.iv, ci->m.rec_seq, sizeof(ci->m) }
-	if (su->cipher_alg == CRYPTO_CHACHA20_POLY1305)
-		*l = LAYOUT(chacha, TLS_CIPHER_CHACHA20_POLY1305, NULL);
-	else if (su->key_len == 32)
-		*l = LAYOUT(g256, TLS_CIPHER_AES_GCM_256, ci->g256.salt);
-	else
-		*l = LAYOUT(g128, TLS_CIPHER_AES_GCM_128, ci->g128.salt);
-#undef LAYOUT
-}
 
 /*
  * The session as Linux's crypto_info, the next record being seq: its
  * size.  Holds the key: wipe it after use.
  */
 static socklen_t
-kmode_info(const struct ktls_session *s, uint64_t seq, union kmode_info *ci)
+kmode_info(const struct ktls_session *s, uint64_t seq,
+    union ktls_linux_crypto_info *ci)
 {
 	const struct ktls_suite *su = s->suite;
-	const uint8_t *iv = s->params.iv;
-	struct kmode_layout l;
+	uint8_t iv[12], rec_seq[8];
+	socklen_t len;
 
-	memset(ci, 0, sizeof(*ci));
-	kmode_layout(su, ci, &l);
-	l.info->version = su->vminor == TLS_MINOR_VER_THREE ?
-	    TLS_1_3_VERSION : TLS_1_2_VERSION;
-	l.info->cipher_type = l.cipher_type;
-	memcpy(l.key, s->params.cipher_key, su->key_len);
-	if (l.salt == NULL) {		/* ChaCha20: the whole 12-byte IV */
-		memcpy(l.iv, iv, 12);
-	} else {
-		memcpy(l.salt, iv, 4);
-		/* TLS 1.2: the next record's explicit nonce (Linux counts on). */
-		if (su->kind == KTLS_AEAD_EXPLICIT)
-			ktls_be64enc(l.iv, seq + s->params.nonce_off);
-		else
-			memcpy(l.iv, iv + 4, 8);
-	}
-	ktls_be64enc(l.rec_seq, seq);
-	return (l.len);
-}
-
-static enum ktls_counter
-ifnet_counter(const struct ktls_suite *s)
-{
-	return (s->cls == KTLS_CLASS_CHACHA ? KC_IFNET_CHACHA20 : KC_IFNET_GCM);
+	memcpy(iv, s->params.iv, su->iv_len);
+	/* TLS 1.2 GCM: the next record's explicit nonce (Linux counts on). */
+	if (su->kind == KTLS_AEAD_EXPLICIT)
+		ktls_be64enc(iv + 4, seq + s->params.nonce_off);
+	ktls_be64enc(rec_seq, seq);
+	len = (socklen_t)ktls_linux_info_fill(
+	    &ktls_linux_layouts[su->linux_layout], ci,
+	    ktls_suite_is_tls13(su) ? TLS_1_3_VERSION : TLS_1_2_VERSION,
+	    s->params.cipher_key, iv, rec_seq);
+	explicit_bzero(iv, sizeof(iv));
+	return (len);
 }
 
 /*
@@ -120,13 +60,13 @@ ifnet_counter(const struct ktls_suite *s)
 int
 ktls_kmode_install(struct ktls_sock *so)
 {
-	union kmode_info ci;
+	union ktls_linux_crypto_info ci;
 	socklen_t len;
 	int error = 0;
 
 	KASSERT(so->head == NULL && so->open == NULL,
 	    ("%s: records still queued", __func__));
-	if (!ktls_kmode_suite_ok(so->tx->suite))
+	if (!ktls_suite_in_linux(so->tx->suite))
 		return (-EOPNOTSUPP);
 	if (ktls_sys.setsockopt(so->kfd, IPPROTO_TCP, TCP_ULP, "tls", 3) != 0 &&
 	    errno != EEXIST)
@@ -140,8 +80,8 @@ ktls_kmode_install(struct ktls_sock *so)
 		return (error);
 	atomic_store(&so->mode, TCP_TLS_MODE_IFNET);
 	if (!so->inherited) {
-		ktls_counter_add(ktls_sw_counter(so->tx->suite), -1);
-		ktls_counter_add(ifnet_counter(so->tx->suite), 1);
+		ktls_counter_add(so->tx->suite->sw_counter, -1);
+		ktls_counter_add(so->tx->suite->ifnet_counter, 1);
 	}
 	return (0);
 }
@@ -151,7 +91,7 @@ enum ktls_counter
 ktls_sock_gauge(struct ktls_sock *so)
 {
 	return (atomic_load(&so->mode) == TCP_TLS_MODE_IFNET ?
-	    ifnet_counter(so->tx->suite) : ktls_sw_counter(so->tx->suite));
+	    so->tx->suite->ifnet_counter : so->tx->suite->sw_counter);
 }
 
 int
@@ -175,7 +115,7 @@ ktls_sock_set_mode(struct ktls_sock *so, int mode)
 	}
 	if (mode == TCP_TLS_MODE_SW)
 		error = -EOPNOTSUPP;	/* Linux keeps what it was given */
-	else if (!ktls_kmode_suite_ok(so->tx->suite))
+	else if (!ktls_suite_in_linux(so->tx->suite))
 		error = -EOPNOTSUPP;
 	else if (so->switching)
 		error = -EBUSY;
@@ -212,17 +152,20 @@ ktls_sock_set_mode(struct ktls_sock *so, int mode)
 int
 ktls_kmode_seq(struct ktls_sock *so, uint64_t *seq)
 {
-	union kmode_info ci;
-	struct kmode_layout l;
+	const struct ktls_linux_layout *l;
+	union ktls_linux_crypto_info ci;
 	socklen_t len;
 	int error = 0;
 
-	kmode_layout(so->tx->suite, &ci, &l);
-	len = l.len;		/* Linux wants the suite's exact size */
+	KASSERT(ktls_suite_in_linux(so->tx->suite),
+	    ("%s: %s is not in Linux", __func__, so->tx->suite->name));
+	l = &ktls_linux_layouts[so->tx->suite->linux_layout];
+	len = l->size;		/* Linux wants the suite's exact size */
+
 	if (ktls_sys.getsockopt(so->kfd, SOL_TLS, TLS_TX, &ci, &len) != 0)
 		error = -errno;
 	else
-		*seq = ktls_be64dec(l.rec_seq);
+		*seq = ktls_be64dec((const uint8_t *)&ci + l->rec_seq);
 	explicit_bzero(&ci, sizeof(ci));	/* the kernel gave the key */
 	return (error);
 }
