@@ -10,6 +10,7 @@
 #define KTLS_INT_H
 
 #include <aio.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -270,6 +271,17 @@ struct ktls_sock {
 #define KTLS_INLINE_BURST	4	/* ... this many of them */
 #define KTLS_AUTOCORK_MAX_US	100000	/* kern.ipc.tls.autocork_us at most */
 
+/* The public calls' return: r, or -1 with errno -r (api.c, sockopt.c). */
+static inline ssize_t
+ktls_ret(ssize_t r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return (-1);
+	}
+	return (r);
+}
+
 /* Big-endian 64-bit fields (rec_seq, explicit nonces). */
 static inline uint64_t
 ktls_be64dec(const uint8_t *p)
@@ -305,6 +317,11 @@ int	ktls_sock_wait(struct ktls_sock *so, const struct timespec *deadline);
 /* nb: 1 non-blocking, 0 blocking, -1 as the socket's O_NONBLOCK says. */
 ssize_t	ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg,
 	    int flags, int nb);
+/* sendfile(2) and splice(2) from a pipe on an enabled socket (send.c). */
+ssize_t	ktls_sock_sendfile(struct ktls_sock *so, int in_fd, off_t *offset,
+	    size_t count);
+ssize_t	ktls_sock_splice(struct ktls_sock *so, int in_fd, size_t len,
+	    unsigned int flags);
 void	ktls_sock_wakeup(struct ktls_sock *so);	/* so->mtx held */
 /* Unlock so->mtx, then drop the references freed records left behind. */
 void	ktls_sock_unlock(struct ktls_sock *so);
