@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* Library set-up: the system-call seam, the backends, the environment. */
 #include <dlfcn.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -127,6 +128,9 @@ sys_once_fn(void)
 	SYS_RESOLVE(pwritev2);
 	SYS_RESOLVE(splice);
 	SYS_RESOLVE(pread);
+	SYS_RESOLVE(read);
+	SYS_RESOLVE(recv);
+	SYS_RESOLVE(poll);
 	SYS_RESOLVE(close);
 	SYS_RESOLVE(shutdown);
 	SYS_RESOLVE(setsockopt);

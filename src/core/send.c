@@ -629,11 +629,11 @@ pipe_read(int fd, void *buf, size_t len, bool nb)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
-	if (nb && poll(&pfd, 1, 0) == 0) {
+	if (nb && ktls_sys.poll(&pfd, 1, 0) == 0) {
 		errno = EAGAIN;
 		return (-1);
 	}
-	return (read(fd, buf, len));
+	return (ktls_sys.read(fd, buf, len));
 }
 ssize_t
 ktls_sock_splice(struct ktls_sock *so, int in_fd, size_t len, unsigned int flags)

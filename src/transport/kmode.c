@@ -137,7 +137,7 @@ ktls_kmode_sendmsg(struct ktls_sock *so, const struct msghdr *msg,
 		if (n >= 0)
 			return (n);
 		if (errno == EAGAIN && nb == 0 && !(flags & MSG_DONTWAIT) &&
-		    poll(&pfd, 1, -1) >= 0)
+		    ktls_sys.poll(&pfd, 1, -1) >= 0)
 			continue;
 		if (errno == EINTR && nb == 0)
 			continue;

@@ -276,6 +276,8 @@ cork_tick(uint64_t *idle_since)
 	return (ticking);
 }
 
+#define POLLER_BACKOFF_MAX_US	10000
+
 static void *
 poller_main(void *arg)
 {
@@ -284,11 +286,15 @@ poller_main(void *arg)
 	struct timespec tick;
 	uint64_t idle_since = 0, us;
 	eventfd_t junk;
-	bool ticking = false;
+	struct ktls_record *head;
+	uint32_t sent;
+	unsigned int backoff_us = 0;
+	bool ticking = false, moved, fruitless;
 	int n;
 
 	(void)arg;
 	for (;;) {
+		moved = fruitless = false;
 		us = (uint64_t)atomic_load(&ktls_tunable_autocork_us) / 2;
 		if (us < 50)
 			us = 50;
@@ -306,9 +312,32 @@ poller_main(void *arg)
 			    memory_order_acquire);
 			pthread_mutex_lock(&so->mtx);
 			so->armed = false;	/* one-shot: it fired */
-			ktls_tx_flush(so);
+			head = so->head;
+			sent = head != NULL ? head->sent : 0;
+			if (!ktls_tx_flush(so) || so->head != head ||
+			    (head != NULL && head->sent != sent))
+				moved = true;
+			else
+				fruitless = true;
 			ktls_sock_unlock(so);
 			ktls_sock_rele(so);	/* the armed reference */
+		}
+		/*
+		 * Writable by epoll, yet EAGAIN and not a byte taken (global
+		 * TCP memory pressure can do that): without a pause the
+		 * one-shot re-arm fires at once and the poller spins
+		 * (invariant 4).  Back off, 50 us doubling to 10 ms, until a
+		 * wake-up moves data again.
+		 */
+		if (fruitless && !moved) {
+			if (backoff_us < POLLER_BACKOFF_MAX_US)
+				backoff_us = backoff_us == 0 ? 50 :
+				    backoff_us * 2;
+			if (backoff_us > POLLER_BACKOFF_MAX_US)
+				backoff_us = POLLER_BACKOFF_MAX_US;
+			usleep((useconds_t)backoff_us);
+		} else if (moved) {
+			backoff_us = 0;
 		}
 		pthread_mutex_lock(&cork_mtx);
 		ticking = cork_ticking;
