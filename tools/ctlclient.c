@@ -3,9 +3,7 @@
  * The client side of the control protocol, shared by ktls-stat and
  * ktls-switch (ctlclient.h).
  */
-#include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,10 +41,9 @@ pid_t *
 ctl_discover(const char *progname, size_t *np)
 {
 	FILE *f;
-	char *line = NULL, *path, *end;
+	char *line = NULL, *path;
 	size_t cap = 0, n = 0, alloc = 0, len;
-	pid_t *pids = NULL, *p;
-	long v;
+	pid_t *pids = NULL, *p, v;
 
 	*np = 0;
 	if ((f = fopen("/proc/net/unix", "re")) == NULL) {
@@ -59,13 +56,7 @@ ctl_discover(const char *progname, size_t *np)
 		line[len] = '\0';
 		if ((path = strrchr(line, ' ')) == NULL)
 			continue;
-		path++;
-		if (strncmp(path, "@ktls.", 6) != 0 ||
-		    !isdigit((unsigned char)path[6]))
-			continue;
-		errno = 0;
-		v = strtol(path + 6, &end, 10);
-		if (errno != 0 || *end != '\0' || v <= 0 || v > INT_MAX)
+		if ((v = ktls_ctl_proc_pid(path + 1)) == 0)
 			continue;
 		if (n == alloc) {
 			alloc = alloc == 0 ? 16 : alloc * 2;
@@ -73,7 +64,7 @@ ctl_discover(const char *progname, size_t *np)
 				break;
 			pids = p;
 		}
-		pids[n++] = (pid_t)v;
+		pids[n++] = v;
 	}
 	free(line);
 	fclose(f);
@@ -96,7 +87,8 @@ ctl_discover(const char *progname, size_t *np)
 enum ctl_status
 ctl_exchange(pid_t pid, const char *request, char **answer, size_t max)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun;
+	socklen_t alen;
 	struct timeval tv = { .tv_sec = CTL_PEER_MS / 1000,
 	    .tv_usec = CTL_PEER_MS % 1000 * 1000 };
 	struct ucred uc;
@@ -110,15 +102,12 @@ ctl_exchange(pid_t pid, const char *request, char **answer, size_t max)
 	int fd, ms;
 
 	*answer = NULL;
-	n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1, "ktls.%ld",
-	    (long)pid);
+	alen = ktls_ctl_sockaddr(&sun, (long)pid);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return (CTL_BROKEN);
 	/* SO_SNDTIMEO also bounds connect() to a full backlog. */
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sun,
-	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-	    (size_t)n)) != 0) {
+	if (connect(fd, (struct sockaddr *)&sun, alen) != 0) {
 		st = errno == ECONNREFUSED || errno == ENOENT ? CTL_GONE :
 		    CTL_BROKEN;
 		goto out;
@@ -169,7 +158,7 @@ ctl_exchange(pid_t pid, const char *request, char **answer, size_t max)
 	if (buf == NULL && (buf = malloc(1)) == NULL)
 		goto out;
 	buf[got] = '\0';
-	if (strcmp(buf, "ERR EACCES\n") == 0) {
+	if (strcmp(buf, KTLS_CTL_ERR_EACCES) == 0) {
 		st = CTL_EACCES;
 		goto out;
 	}
@@ -195,50 +184,4 @@ ctl_status_text(enum ctl_status st)
 	default:
 		return ("no valid answer");
 	}
-}
-
-/* The names the server sends (src/core/control.c). */
-static const struct {
-	int		e;
-	const char	*name;
-} errnames[] = {
-	{ EPERM, "EPERM" },		{ ENOENT, "ENOENT" },
-	{ ESRCH, "ESRCH" },		{ EINTR, "EINTR" },
-	{ EIO, "EIO" },			{ ENXIO, "ENXIO" },
-	{ EBADF, "EBADF" },		{ EAGAIN, "EAGAIN" },
-	{ ENOMEM, "ENOMEM" },		{ EACCES, "EACCES" },
-	{ EFAULT, "EFAULT" },		{ EBUSY, "EBUSY" },
-	{ EEXIST, "EEXIST" },		{ ENODEV, "ENODEV" },
-	{ EINVAL, "EINVAL" },		{ ENFILE, "ENFILE" },
-	{ EMFILE, "EMFILE" },		{ ENOSPC, "ENOSPC" },
-	{ EPIPE, "EPIPE" },		{ ERANGE, "ERANGE" },
-	{ ENOSYS, "ENOSYS" },		{ EOVERFLOW, "EOVERFLOW" },
-	{ ENOTSOCK, "ENOTSOCK" },	{ EMSGSIZE, "EMSGSIZE" },
-	{ ENOPROTOOPT, "ENOPROTOOPT" },	{ EPROTONOSUPPORT, "EPROTONOSUPPORT" },
-	{ EOPNOTSUPP, "EOPNOTSUPP" },	{ ENOTSUP, "ENOTSUP" },
-	{ EAFNOSUPPORT, "EAFNOSUPPORT" }, { ENETDOWN, "ENETDOWN" },
-	{ ENETUNREACH, "ENETUNREACH" },	{ ECONNABORTED, "ECONNABORTED" },
-	{ ECONNRESET, "ECONNRESET" },	{ ENOBUFS, "ENOBUFS" },
-	{ EISCONN, "EISCONN" },		{ ENOTCONN, "ENOTCONN" },
-	{ ETIMEDOUT, "ETIMEDOUT" },	{ ECONNREFUSED, "ECONNREFUSED" },
-	{ EHOSTUNREACH, "EHOSTUNREACH" }, { EALREADY, "EALREADY" },
-	{ EINPROGRESS, "EINPROGRESS" },
-};
-
-int
-ctl_errno(const char *name)
-{
-	char *end;
-	long v;
-
-	if (isdigit((unsigned char)*name)) {
-		errno = 0;
-		v = strtol(name, &end, 10);
-		return (errno == 0 && *end == '\0' && v > 0 && v < 4096 ?
-		    (int)v : 0);
-	}
-	for (size_t i = 0; i < sizeof(errnames) / sizeof(errnames[0]); i++)
-		if (strcmp(errnames[i].name, name) == 0)
-			return (errnames[i].e);
-	return (0);
 }

@@ -26,6 +26,8 @@
 #define NODE_MAX	256		/* nodes kept; more are ignored */
 #define NAME_MAX_LEN	128
 #define ANSWER_MAX	(64 * 1024)
+#define GET_REQUEST	KTLS_CTL_GET "\n"
+#define ERR_PREFIX	KTLS_CTL_ERR " "
 
 struct node {
 	char		name[NAME_MAX_LEN];
@@ -78,7 +80,7 @@ parse_u64(const char *s, uint64_t *v)
 
 /*
  * Parse an answer: lines "name value [kind]" then "END", or one line
- * "ERR reason".  Anything else is a broken answer; so is one cut short.
+ * "ERR reason" (ktls_ctl.h).  Anything else is a broken answer; so is one cut short.
  */
 static enum ctl_status
 parse_answer(char *buf, struct nodes *out)
@@ -91,10 +93,11 @@ parse_answer(char *buf, struct nodes *out)
 		if ((next = strchr(line, '\n')) == NULL)
 			return (CTL_BROKEN);	/* no END: cut short */
 		*next++ = '\0';
-		if (strcmp(line, "END") == 0)
+		if (strcmp(line, KTLS_CTL_END) == 0)
 			return (CTL_OK);
-		if (strncmp(line, "ERR ", 4) == 0)
-			return (strcmp(line + 4, "EACCES") == 0 ? CTL_EACCES :
+		if (strncmp(line, ERR_PREFIX, sizeof(ERR_PREFIX) - 1) == 0)
+			return (strcmp(line + sizeof(ERR_PREFIX) - 1,
+			    ktls_ctl_errname(EACCES)) == 0 ? CTL_EACCES :
 			    CTL_BROKEN);
 		name = strtok_r(line, " ", &save);
 		value = strtok_r(NULL, " ", &save);
@@ -107,7 +110,7 @@ parse_answer(char *buf, struct nodes *out)
 		snprintf(out->n[out->count].name, NAME_MAX_LEN, "%s", name);
 		out->n[out->count].v = v;
 		out->n[out->count].tunable = kind != NULL &&
-		    strcmp(kind, "tunable") == 0;
+		    strcmp(kind, KTLS_CTL_TUNABLE) == 0;
 		out->count++;
 	}
 	return (CTL_BROKEN);
@@ -120,7 +123,7 @@ ask(pid_t pid, struct nodes *out)
 	enum ctl_status st;
 	char *buf;
 
-	if ((st = ctl_exchange(pid, "GET\n", &buf, ANSWER_MAX)) != CTL_OK)
+	if ((st = ctl_exchange(pid, GET_REQUEST, &buf, ANSWER_MAX)) != CTL_OK)
 		return (st);
 	st = parse_answer(buf, out);
 	free(buf);

@@ -30,7 +30,11 @@
 #include "ctlclient.h"
 
 #define LIST_MAX	(64 * 1024 * 1024)	/* one process's LIST answer */
-#define MODE_ANSWER_MAX	256
+#define MODE_ANSWER_MAX	(KTLS_CTL_LINE_MAX + 1)	/* one line, a NUL */
+#define LIST_REQUEST	KTLS_CTL_LIST "\n"
+#define OK_ANSWER	KTLS_CTL_OK "\n"
+#define ERR_PREFIX	KTLS_CTL_ERR " "
+#define ERR_PREFIX_LEN	(sizeof(ERR_PREFIX) - 1)
 
 /*
  * A TCP endpoint, compared as the server compares them: an IPv4-mapped
@@ -197,14 +201,15 @@ conns_add(struct conns *cs, const struct conn *c)
 }
 
 /*
- * Parse one process's LIST answer into cs: "conn" lines then "END".
+ * Parse one process's LIST answer into cs: "conn" lines then "END"
+ * (ktls_ctl.h).
  * Fields after the seventh and lines of other kinds are ignored (room for
  * additions).  False for an answer that is not one (cut short, ERR).
  */
 static bool
 parse_list(pid_t pid, char *ans, struct conns *cs)
 {
-	char *line, *next, *save, *tok[7];
+	char *line, *next, *save, *tok[KTLS_CTL_LIST_FIELDS];
 	struct conn c;
 	int n, e;
 
@@ -212,20 +217,21 @@ parse_list(pid_t pid, char *ans, struct conns *cs)
 		if ((next = strchr(line, '\n')) == NULL)
 			break;		/* cut short: no END */
 		*next++ = '\0';
-		if (strcmp(line, "END") == 0)
+		if (strcmp(line, KTLS_CTL_END) == 0)
 			return (true);
-		if (strncmp(line, "ERR ", 4) == 0) {
-			e = ctl_errno(line + 4);
+		if (strncmp(line, ERR_PREFIX, ERR_PREFIX_LEN) == 0) {
+			e = ktls_ctl_errno(line + ERR_PREFIX_LEN);
 			warn_proc(pid, e == EINVAL ?
 			    "does not know LIST (an older ktls?)" :
 			    e != 0 ? strerror(e) : line);
 			return (false);
 		}
 		n = 0;
-		for (char *t = strtok_r(line, " ", &save); t != NULL && n < 7;
-		    t = strtok_r(NULL, " ", &save))
+		for (char *t = strtok_r(line, " ", &save); t != NULL &&
+		    n < KTLS_CTL_LIST_FIELDS; t = strtok_r(NULL, " ", &save))
 			tok[n++] = t;
-		if (n < 7 || strcmp(tok[0], "conn") != 0)
+		if (n < KTLS_CTL_LIST_FIELDS ||
+		    strcmp(tok[0], KTLS_CTL_CONN) != 0)
 			continue;
 		memset(&c, 0, sizeof(c));
 		c.pid = pid;
@@ -260,7 +266,7 @@ gather(struct conns *cs, bool *complete)
 	*complete = true;
 	pids = ctl_discover(progname, &np);
 	for (size_t i = 0; i < np; i++) {
-		st = ctl_exchange(pids[i], "LIST\n", &ans, LIST_MAX);
+		st = ctl_exchange(pids[i], LIST_REQUEST, &ans, LIST_MAX);
 		if (st == CTL_GONE)
 			continue;
 		if (st != CTL_OK) {
@@ -286,7 +292,8 @@ switch_conn(const struct conn *c, bool ifnet)
 	const char *what;
 	int e;
 
-	snprintf(req, sizeof(req), "MODE %s %s\n", ifnet ? "ifnet" : "sw",
+	snprintf(req, sizeof(req), KTLS_CTL_MODE " %s %s\n",
+	    ifnet ? KTLS_CTL_MODE_IFNET : KTLS_CTL_MODE_SW,
 	    pair_text(&c->l, &c->f));
 	st = ctl_exchange(c->pid, req, &ans, MODE_ANSWER_MAX);
 	if (st != CTL_OK) {
@@ -298,16 +305,16 @@ switch_conn(const struct conn *c, bool ifnet)
 		    "no answer in time (the switch may still complete)");
 		return (false);
 	}
-	if (strcmp(ans, "OK\n") == 0) {
+	if (strcmp(ans, OK_ANSWER) == 0) {
 		printf("%s: switched\n", pair_text(&c->l, &c->f));
 		free(ans);
 		return (true);
 	}
 	ans[strcspn(ans, "\n")] = '\0';
-	if (strncmp(ans, "ERR ", 4) == 0) {
-		e = ctl_errno(ans + 4);
+	if (strncmp(ans, ERR_PREFIX, ERR_PREFIX_LEN) == 0) {
+		e = ktls_ctl_errno(ans + ERR_PREFIX_LEN);
 		what = e == ENOENT ? "no such connection (closed meanwhile?)" :
-		    e != 0 ? strerror(e) : ans + 4;
+		    e != 0 ? strerror(e) : ans + ERR_PREFIX_LEN;
 	} else
 		what = ctl_status_text(CTL_BROKEN);
 	fprintf(stderr, "%s: %s: %s\n", progname, pair_text(&c->l, &c->f),

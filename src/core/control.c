@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The control socket: each process that has enabled a session answers
- * ktls-stat and ktls-switch on the abstract AF_UNIX socket "@ktls.<pid>"
- * (docs/control.md): GET (the counters), LIST (the enabled connections)
- * and MODE (switch a connection between software and kernel mode).
+ * ktls-stat and ktls-switch on the abstract AF_UNIX socket "@ktls.<pid>":
+ * GET (the counters), LIST (the enabled connections) and MODE (switch a
+ * connection between software and kernel mode).  The protocol itself is
+ * described once, in src/proto/ktls_ctl.h, shared with the tools
+ * (docs/control.md).
  *
  * One detached thread, "ktls-control", per process, started by the first
  * successful enable.  It serves one connection at a time: answers are
@@ -32,12 +34,12 @@
 #include <unistd.h>
 
 #include "ktls.h"
+#include "ktls_ctl.h"
 #include "ktls_int.h"
 
 #define CTL_BACKLOG	16
 #define CTL_CLIENT_MS	1000		/* whole request, and each send */
 #define CTL_RETRY_NS	(10LL * 1000000000)	/* after a failed start */
-#define CTL_REQ_MAX	(255 + 2)	/* a line of 255 bytes, its \n, a NUL */
 
 /*
  * ctl_running is the fast path of ktls_control_start(): set once the
@@ -86,7 +88,7 @@ ctl_send(int fd, const char *buf, size_t len)
  * within CTL_CLIENT_MS in all, however slowly the client sends.  A line
  * may also end at EOF (a client that shut down its writing side).
  * 0, or a negative errno: -ETIMEDOUT, -EMSGSIZE (no newline in
- * CTL_REQ_MAX bytes), -ECONNRESET (EOF before any byte).
+ * KTLS_CTL_LINE_MAX + 1 bytes), -ECONNRESET (EOF before any byte).
  */
 static int
 ctl_read_request(int fd, char *req, size_t size)
@@ -134,6 +136,8 @@ ctl_read_request(int fd, char *req, size_t size)
 	return (0);
 }
 
+#define CTL_END_LINE	KTLS_CTL_END "\n"	/* the last line of GET, LIST */
+
 /*
  * The answer to GET: every node, in ktls_sysctl_name() order, as
  * "name value kind" (kind "tunable" for a setting, whose int value the
@@ -156,74 +160,44 @@ ctl_answer_get(int fd)
 		v.u64 = 0;
 		if (ktls_sysctl_get(name, &v, &len) != 0)
 			continue;
-		if (sizeof(buf) - off < 256) {
+		if (sizeof(buf) - off < KTLS_CTL_LINE_MAX + 1) {
 			if ((error = ctl_send(fd, buf, off)) != 0)
 				return (error);
 			off = 0;
 		}
 		if (len == sizeof(int))
 			n = snprintf(buf + off, sizeof(buf) - off,
-			    "%s %d tunable\n", name, v.i);
+			    "%s %d " KTLS_CTL_TUNABLE "\n", name, v.i);
 		else
 			n = snprintf(buf + off, sizeof(buf) - off,
-			    "%s %ju counter\n", name, (uintmax_t)v.u64);
+			    "%s %ju " KTLS_CTL_COUNTER "\n", name,
+			    (uintmax_t)v.u64);
 		/* A name too long for the buffer cannot be sent whole. */
 		if (n < 0 || (size_t)n >= sizeof(buf) - off)
 			continue;
 		off += (size_t)n;
 	}
-	if (sizeof(buf) - off < 4) {
+	if (sizeof(buf) - off < sizeof(CTL_END_LINE) - 1) {
 		if ((error = ctl_send(fd, buf, off)) != 0)
 			return (error);
 		off = 0;
 	}
-	memcpy(buf + off, "END\n", 4);
-	return (ctl_send(fd, buf, off + 4));
+	memcpy(buf + off, CTL_END_LINE, sizeof(CTL_END_LINE) - 1);
+	return (ctl_send(fd, buf, off + sizeof(CTL_END_LINE) - 1));
 }
-
-/* "ERR <name>" names; a number without one is sent as its digits. */
-static const struct {
-	int		e;
-	const char	*name;
-} ctl_errnames[] = {
-	{ EPERM, "EPERM" },		{ ENOENT, "ENOENT" },
-	{ ESRCH, "ESRCH" },		{ EINTR, "EINTR" },
-	{ EIO, "EIO" },			{ ENXIO, "ENXIO" },
-	{ EBADF, "EBADF" },		{ EAGAIN, "EAGAIN" },
-	{ ENOMEM, "ENOMEM" },		{ EACCES, "EACCES" },
-	{ EFAULT, "EFAULT" },		{ EBUSY, "EBUSY" },
-	{ EEXIST, "EEXIST" },		{ ENODEV, "ENODEV" },
-	{ EINVAL, "EINVAL" },		{ ENFILE, "ENFILE" },
-	{ EMFILE, "EMFILE" },		{ ENOSPC, "ENOSPC" },
-	{ EPIPE, "EPIPE" },		{ ERANGE, "ERANGE" },
-	{ ENOSYS, "ENOSYS" },		{ EOVERFLOW, "EOVERFLOW" },
-	{ ENOTSOCK, "ENOTSOCK" },	{ EMSGSIZE, "EMSGSIZE" },
-	{ ENOPROTOOPT, "ENOPROTOOPT" },	{ EPROTONOSUPPORT, "EPROTONOSUPPORT" },
-	{ EOPNOTSUPP, "EOPNOTSUPP" },	{ EAFNOSUPPORT, "EAFNOSUPPORT" },
-	{ ENETDOWN, "ENETDOWN" },	{ ENETUNREACH, "ENETUNREACH" },
-	{ ECONNABORTED, "ECONNABORTED" }, { ECONNRESET, "ECONNRESET" },
-	{ ENOBUFS, "ENOBUFS" },		{ EISCONN, "EISCONN" },
-	{ ENOTCONN, "ENOTCONN" },	{ ETIMEDOUT, "ETIMEDOUT" },
-	{ ECONNREFUSED, "ECONNREFUSED" }, { EHOSTUNREACH, "EHOSTUNREACH" },
-	{ EALREADY, "EALREADY" },	{ EINPROGRESS, "EINPROGRESS" },
-};
 
 /* Answer "ERR <name>" for a positive errno. */
 static void
 ctl_send_err(int fd, int error)
 {
+	const char *name = ktls_ctl_errname(error);
 	char buf[32];
-	int n = -1;
+	int n;
 
-	for (size_t i = 0; i < sizeof(ctl_errnames) / sizeof(ctl_errnames[0]);
-	    i++)
-		if (ctl_errnames[i].e == error) {
-			n = snprintf(buf, sizeof(buf), "ERR %s\n",
-			    ctl_errnames[i].name);
-			break;
-		}
-	if (n < 0)
-		n = snprintf(buf, sizeof(buf), "ERR %d\n", error);
+	if (name != NULL)
+		n = snprintf(buf, sizeof(buf), KTLS_CTL_ERR " %s\n", name);
+	else
+		n = snprintf(buf, sizeof(buf), KTLS_CTL_ERR " %d\n", error);
 	if (n > 0 && (size_t)n < sizeof(buf))
 		ctl_send(fd, buf, (size_t)n);
 }
@@ -351,15 +325,15 @@ ctl_mode_name(int mode)
 {
 	switch (mode) {
 	case TCP_TLS_MODE_NONE:
-		return ("none");
+		return (KTLS_CTL_MODE_NONE);
 	case TCP_TLS_MODE_SW:
-		return ("sw");
+		return (KTLS_CTL_MODE_SW);
 	case TCP_TLS_MODE_IFNET:
-		return ("ifnet");
+		return (KTLS_CTL_MODE_IFNET);
 	case TCP_TLS_MODE_TOE:
-		return ("toe");
+		return (KTLS_CTL_MODE_TOE);
 	default:
-		return ("unknown");
+		return (KTLS_CTL_MODE_UNKNOWN);
 	}
 }
 
@@ -388,13 +362,14 @@ ctl_list_one(struct ktls_sock *so, void *arg)
 	pthread_mutex_unlock(&so->mtx);
 	ctl_ep_format(&l, ls, sizeof(ls));
 	ctl_ep_format(&f, fs, sizeof(fs));
-	if (sizeof(cl->buf) - cl->off < 256) {
+	if (sizeof(cl->buf) - cl->off < KTLS_CTL_LINE_MAX + 1) {
 		if ((cl->error = ctl_send(cl->fd, cl->buf, cl->off)) != 0)
 			return;
 		cl->off = 0;
 	}
 	n = snprintf(cl->buf + cl->off, sizeof(cl->buf) - cl->off,
-	    "conn %s %s %s %s\n", ls, fs, ctl_mode_name(ktls_sock_mode(so)),
+	    KTLS_CTL_CONN " %s %s %s %s\n", ls, fs,
+	    ctl_mode_name(ktls_sock_mode(so)),
 	    suite != NULL && suite->name != NULL ? suite->name : "-");
 	if (n > 0 && (size_t)n < sizeof(cl->buf) - cl->off)
 		cl->off += (size_t)n;
@@ -409,13 +384,13 @@ ctl_answer_list(int fd)
 	ktls_sock_foreach(ctl_list_one, &cl);
 	if (cl.error != 0)
 		return (cl.error);
-	if (sizeof(cl.buf) - cl.off < 4) {
+	if (sizeof(cl.buf) - cl.off < sizeof(CTL_END_LINE) - 1) {
 		if ((cl.error = ctl_send(fd, cl.buf, cl.off)) != 0)
 			return (cl.error);
 		cl.off = 0;
 	}
-	memcpy(cl.buf + cl.off, "END\n", 4);
-	return (ctl_send(fd, cl.buf, cl.off + 4));
+	memcpy(cl.buf + cl.off, CTL_END_LINE, sizeof(CTL_END_LINE) - 1);
+	return (ctl_send(fd, cl.buf, cl.off + sizeof(CTL_END_LINE) - 1));
 }
 
 struct ctl_mode {
@@ -450,24 +425,24 @@ static void
 ctl_answer_mode(int fd, char *args)
 {
 	struct ctl_mode cm = { .error = 0 };
-	char *tok[6], *save = NULL;
+	char *tok[KTLS_CTL_MODE_ARGS], *save = NULL;
 	int ntok = 0;
 
-	for (char *t = strtok_r(args, " \t", &save); t != NULL;
-	    t = strtok_r(NULL, " \t", &save)) {
-		if (ntok == 5) {
+	for (char *t = strtok_r(args, KTLS_CTL_BLANKS, &save); t != NULL;
+	    t = strtok_r(NULL, KTLS_CTL_BLANKS, &save)) {
+		if (ntok == KTLS_CTL_MODE_ARGS) {
 			ctl_send_err(fd, EINVAL);
 			return;
 		}
 		tok[ntok++] = t;
 	}
-	if (ntok != 5) {
+	if (ntok != KTLS_CTL_MODE_ARGS) {
 		ctl_send_err(fd, EINVAL);
 		return;
 	}
-	if (strcmp(tok[0], "sw") == 0)
+	if (strcmp(tok[0], KTLS_CTL_MODE_SW) == 0)
 		cm.mode = TCP_TLS_MODE_SW;
-	else if (strcmp(tok[0], "ifnet") == 0)
+	else if (strcmp(tok[0], KTLS_CTL_MODE_IFNET) == 0)
 		cm.mode = TCP_TLS_MODE_IFNET;
 	else {
 		ctl_send_err(fd, EINVAL);
@@ -484,7 +459,7 @@ ctl_answer_mode(int fd, char *args)
 	else if (cm.error != 0)
 		ctl_send_err(fd, -cm.error);
 	else
-		ctl_send(fd, "OK\n", 3);
+		ctl_send(fd, KTLS_CTL_OK "\n", sizeof(KTLS_CTL_OK "\n") - 1);
 }
 
 /* The request: its first word, then arguments separated by blanks. */
@@ -493,17 +468,17 @@ ctl_dispatch(int fd, char *req)
 {
 	char *verb = req, *args;
 
-	while (*verb == ' ' || *verb == '\t')
-		verb++;
-	args = verb + strcspn(verb, " \t");
+	verb += strspn(verb, KTLS_CTL_BLANKS);
+	args = verb + strcspn(verb, KTLS_CTL_BLANKS);
 	if (*args != '\0')
 		*args++ = '\0';
-	if (strcmp(verb, "GET") == 0 && args[strspn(args, " \t")] == '\0')
+	if (strcmp(verb, KTLS_CTL_GET) == 0 &&
+	    args[strspn(args, KTLS_CTL_BLANKS)] == '\0')
 		ctl_answer_get(fd);
-	else if (strcmp(verb, "LIST") == 0 &&
-	    args[strspn(args, " \t")] == '\0')
+	else if (strcmp(verb, KTLS_CTL_LIST) == 0 &&
+	    args[strspn(args, KTLS_CTL_BLANKS)] == '\0')
 		ctl_answer_list(fd);
-	else if (strcmp(verb, "MODE") == 0)
+	else if (strcmp(verb, KTLS_CTL_MODE) == 0)
 		ctl_answer_mode(fd, args);
 	else
 		ctl_send_err(fd, EINVAL);
@@ -516,7 +491,7 @@ ctl_serve(int fd)
 	    .tv_usec = CTL_CLIENT_MS % 1000 * 1000 };
 	struct ucred uc;
 	socklen_t len = sizeof(uc);
-	char req[CTL_REQ_MAX];
+	char req[KTLS_CTL_REQ_SIZE];
 	uid_t euid;
 
 	ktls_sys.setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -528,7 +503,8 @@ ctl_serve(int fd)
 	euid = geteuid();
 	if (ktls_sys.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 ||
 	    len != sizeof(uc) || (uc.uid != euid && uc.uid != 0)) {
-		ctl_send(fd, "ERR EACCES\n", 11);
+		ctl_send(fd, KTLS_CTL_ERR_EACCES,
+		    sizeof(KTLS_CTL_ERR_EACCES) - 1);
 		return;
 	}
 	switch (ctl_read_request(fd, req, sizeof(req))) {
@@ -595,15 +571,11 @@ ctl_main(void *arg)
 static int
 ctl_listen(void)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun;
 	socklen_t alen;
-	int fd, n, error;
+	int fd, error;
 
-	/* sun_path[0] stays NUL: the abstract namespace. */
-	n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1, "ktls.%ld",
-	    (long)getpid());
-	alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-	    (size_t)n);
+	alen = ktls_ctl_sockaddr(&sun, (long)getpid());
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 	    0)) < 0)
 		return (-errno);

@@ -22,6 +22,7 @@ This host's kernel has no TLS (setsockopt TCP_ULP "tls" fails), so a
 switch to kernel mode must fail with "Operation not supported" and leave
 the connection in software mode, working.
 """
+import errno
 import os
 import select
 import shutil
@@ -295,6 +296,18 @@ rc, out, err = tool("-i", "[%s]:%s" % V6[:2], "[%s]:%s" % V6[2:4])
 ok(rc != 0 and out == "" and "Operation not supported" in err,
    "-i [v6]:port [v6]:port: Operation not supported, exit != 0",
    show(rc, out, err))
+# The errno name round-trips: the name the server sends ("ERR <name>",
+# src/proto/ktls_ctl.h) is the errno of that name to ktls-switch, which
+# prints its strerror, not the bare name (its fallback for a name it does
+# not know).
+ans = raw("MODE ifnet %s\n" % pair(V4))
+name = ans[4:].rstrip("\n") if ans.startswith("ERR ") else ""
+rc, out, err = tool("-i", *V4[:4])
+ok(name.startswith("E") and hasattr(errno, name) and rc == 1 and
+   "ktls-switch: %s: %s\n" % (pair(V4), os.strerror(getattr(errno, name)))
+   in err and name not in err,
+   "ERR <name> from the server (%s) is that errno to ktls-switch" % name,
+   "server: %r\n%s" % (ans, show(rc, out, err)))
 m, diag = modes()
 ok(m.get(V4[:4]) == "sw" and m.get(V6[:4]) == "sw",
    "after the failed -i both connections are still sw", diag)
