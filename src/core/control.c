@@ -17,9 +17,10 @@
  * may take the host process down: every failure is dropped (the counters
  * are a convenience, the application's connections are not).
  *
- * The engine calls libc's close/send/setsockopt/getsockopt through
- * ktls_sys: under the interposer those names are the interposer's.
- * socket/bind/listen/accept4/recv/poll are not interposed.
+ * The engine calls libc's close/send/recv/poll/setsockopt/getsockopt
+ * through ktls_sys: under the interposer those names are the interposer's
+ * (ktls_int.h lists the calls that bypass the seam: socket, bind, listen,
+ * accept4 here).
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -104,12 +105,12 @@ ctl_read_request(int fd, char *req, size_t size)
 		ms = (int)((deadline - ctl_now_ns()) / 1000000);
 		if (ms <= 0)
 			return (-ETIMEDOUT);
-		n = poll(&pfd, 1, ms);
+		n = ktls_sys.poll(&pfd, 1, ms);
 		if (n < 0 && errno != EINTR)
 			return (-errno);
 		if (n <= 0)
 			continue;
-		n = recv(fd, req + len, size - 1 - len, MSG_DONTWAIT);
+		n = ktls_sys.recv(fd, req + len, size - 1 - len, MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -534,7 +535,7 @@ ctl_main(void *arg)
 		 * stdin or stdout expects to get.  The listener is
 		 * non-blocking for that reason.
 		 */
-		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+		if (ktls_sys.poll(&pfd, 1, -1) < 0 && errno != EINTR)
 			usleep(100 * 1000);
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {

@@ -90,9 +90,7 @@ extern struct ktls_sysops ktls_sys;
  * needs faking in a test: fstat, mmap/munmap/madvise/mlock, socket, bind,
  * listen, accept4, connect (the reset in tx.c), getpeername, getsockname,
  * epoll_create1, epoll_ctl, epoll_pwait2 (the poller), eventfd, prctl and
- * seccomp (the guard), futex (sock.c's waits), clock_gettime.  The
- * control socket's poll, recv and accept4 (control.c) are the next to
- * move behind the seam.
+ * seccomp (the guard), futex (sock.c's waits), clock_gettime.
  */
 
 /*
