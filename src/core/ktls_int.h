@@ -94,7 +94,7 @@ extern struct ktls_sysops ktls_sys;
  */
 
 /*
- * The guard (guard.c, invariant 7): a seccomp filter, installed at the
+ * The guard (guard*.c, invariant 7): a seccomp filter, installed at the
  * first enable, that traps write-family system calls made outside the
  * engine's own system-call page; the write-family entries of ktls_sys
  * then go through that page.
