@@ -4,6 +4,7 @@
  * number and header and append it, not ready, to the socket queue.
  */
 #include <errno.h>
+#include <stdint.h>
 
 #include "ktls.h"
 #include "ktls_int.h"
@@ -17,6 +18,10 @@ ktls_frame(struct ktls_sock *so, struct ktls_record *r, uint8_t type,
 	uint8_t *h = r->buf;
 
 	KASSERT(len <= TLS_MAX_MSG_SIZE_V10_2, ("%s: len %zu", __func__, len));
+	/* Invariant 2: a record takes its sequence number once. */
+	KASSERT(r->so == NULL && r->next == NULL,
+	    ("%s: record %p framed twice (seq %ju)", __func__, (void *)r,
+	    (uintmax_t)r->seq));
 	/* RFC 8446 section 5.5: a sequence number never wraps. */
 	if (so->seq_exhausted)
 		return (-EOVERFLOW);
@@ -26,6 +31,21 @@ ktls_frame(struct ktls_sock *so, struct ktls_record *r, uint8_t type,
 		so->seq_exhausted = true;
 		so->shut_wr = true;
 	}
+#ifdef KTLS_INVARIANTS
+	/* One more than the last one framed: no reuse, no gap, no wrap. */
+	KASSERT(!so->inv_framed || (so->inv_last_framed != UINT64_MAX &&
+	    r->seq == so->inv_last_framed + 1),
+	    ("%s: seq %ju after %ju", __func__, (uintmax_t)r->seq,
+	    (uintmax_t)so->inv_last_framed));
+	if (!so->inv_framed)
+		so->inv_first_seq = r->seq;
+	so->inv_framed = true;
+	so->inv_last_framed = r->seq;
+#endif
+	/* The queue is in sequence order. */
+	KASSERT(so->tail == NULL || so->tail->seq + 1 == r->seq,
+	    ("%s: seq %ju queued after %ju", __func__, (uintmax_t)r->seq,
+	    (uintmax_t)so->tail->seq));
 	r->type = type;
 	r->len = (uint32_t)len;
 	r->wire_len = (uint32_t)wire;

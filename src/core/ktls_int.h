@@ -39,7 +39,8 @@
 } while (0)
 #define ktls_panic_printf(...) fprintf(stderr, "ktls: panic: " __VA_ARGS__)
 #else
-#define KASSERT(cond, msg) do { } while (0)
+/* Not evaluated; sizeof keeps what only an assertion reads "used". */
+#define KASSERT(cond, msg) do { (void)sizeof(cond); } while (0)
 #endif
 
 /*
@@ -235,9 +236,58 @@ int	ktls_encrypt_guarded(const struct ktls_session *s,
 /*
  * The per-socket state of an enabled socket.
  *
- * Lock order: ktls fd table lock, then so->mtx, then a worker's lock.
  * so->mtx protects the queue, the counters of queued bytes, flags and error;
- * the session's crypto state is used only by the socket's worker.
+ * the session's crypto state is used only by the thread that encrypts the
+ * socket's records (its worker, or the writer while the queue is idle).
+ *
+ * Locks of the engine, what each protects, and their order.  "A > B":
+ * B may be taken while A is held, never A while B is held.  A leaf takes
+ * no other lock of the engine while held.  Every order below is the only
+ * nesting found in the code (grep the lock calls; follow the callees):
+ *
+ *   fdtab_lock (sock.c, rwlock)  the fd table, the inode index
+ *	(ino_hash, ino_count), enable_gen.  Held written > so->mtx (an
+ *	adopted copy's nfds++, ktls_sock_lookup_tx()), > sockdup_mtx
+ *	(sockdup_adopt() at enable).
+ *   so->mtx (per socket)  as above.  Held > wq->mtx (ktls_enqueue()),
+ *	> cork_mtx (ktls_tx_cork()), > poller_mtx (poller_start() from
+ *	ktls_tx_cork() or ktls_poller_arm()), > pool_mtx (record alloc and
+ *	free, ktls_tx_purge()), > kc_mtx (ktls_counter_add(): a thread's
+ *	first count registers its slot).  Never two sockets' at once.
+ *	Never fdtab_lock under it: the last ktls_sock_rele() (sock_destroy()
+ *	takes fdtab_lock, pool_mtx, km_mtx, kc_mtx) waits for
+ *	ktls_sock_unlock() (pending_rele).
+ *   wq_start_mtx (worker.c)  starting the workers (wqs, nwq).
+ *	Held > kc_mtx.
+ *   guard_mtx (guard*.c)  installing and refreshing the guard's
+ *	filters, the application's SIGSYS disposition.  Held > kc_mtx.
+ *   wq->mtx (worker.c, per worker)  that worker's record list and
+ *	running flag.  Leaf.
+ *   cork_mtx (tx.c)  the autocork list, cork_ticking.  Leaf.
+ *   poller_mtx (tx.c)  starting the poller (poller_epfd, poller_evfd).
+ *	Leaf.
+ *   sockdup_mtx (sock.c)  the copies made before an enable.  Leaf.
+ *   pool_mtx (record.c)  the pool of full-size record buffers.  Leaf.
+ *   kc_mtx (counters.c)  the list of live threads' counter slots and
+ *	the retired sums.  Leaf.
+ *   km_mtx (keymem.c)  the key memory free lists.  Leaf.
+ *   aio_mtx (aio.c)  the aio request queue, aio_started, publishing
+ *	completions.  Leaf (ktls_sock_sendmsg() and ktls_sock_rele() run
+ *	without it).
+ *   ctl_mtx (control.c)  starting the control listener.  Leaf.
+ *   reg_mtx (registry.c)  the backend table while it is written.  Leaf.
+ *
+ * A total order that contains all of it: fdtab_lock, so->mtx,
+ * wq_start_mtx, guard_mtx, then the leaves (wq->mtx, cork_mtx,
+ * poller_mtx, sockdup_mtx, pool_mtx, kc_mtx, km_mtx, aio_mtx, ctl_mtx,
+ * reg_mtx).  so->mtx is released while a caller sleeps (ktls_sock_wait())
+ * and while a writer copies (sock_queue()); wq->mtx and aio_mtx in their
+ * condition waits.  A SIGSYS of the guard runs the ktls_* calls, which
+ * take fdtab_lock and so->mtx: a thread that holds an engine lock makes
+ * no trapped system call (the engine's own go through ktls_sys and its
+ * system-call page) but one whose ktls_* path takes no lock: the
+ * fclose() of /proc/self/maps under guard_mtx (ktls_guard_refresh())
+ * closes a number not in the table.
  */
 struct ktls_sock {
 	pthread_mutex_t		mtx;
@@ -278,6 +328,20 @@ struct ktls_sock {
 	_Atomic uint32_t	progress;
 	int			waiters;
 	int			pending_rele;	/* refs to drop after unlock */
+#ifdef KTLS_INVARIANTS
+	/*
+	 * Only for the KASSERTs of invariant 2 (zero at calloc: nothing
+	 * yet).  Framed and sent under so->mtx; encrypted by the thread
+	 * that encrypts (ktls_encrypt(): one at a time).
+	 */
+	bool			inv_framed;	/* a record was framed */
+	bool			inv_sent;	/* a record was sent whole */
+	bool			inv_encrypted;	/* a record was encrypted */
+	uint64_t		inv_first_seq;	/* the first framed record's */
+	uint64_t		inv_last_framed; /* ktls_frame(): last seq */
+	uint64_t		inv_last_sent;	/* ktls_tx_flush(): last seq */
+	uint64_t		inv_last_enc;	/* ktls_encrypt(): last seq */
+#endif
 };
 
 #define KTLS_QUEUE_LIMIT	(512 * 1024)	/* wire bytes queued per socket */

@@ -8,6 +8,7 @@
  * lock and works on it unlocked; enqueuers signal it only when it sleeps.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -93,6 +94,28 @@ ktls_encrypt(struct ktls_record *r)
 	};
 	int error;
 
+#ifdef KTLS_INVARIANTS
+	/*
+	 * TLS 1.0's implicit IV is the last ciphertext block of the record
+	 * before: its records are encrypted strictly in sequence order,
+	 * starting with the first one framed, and each once.  (Unlocked:
+	 * one thread at a time encrypts a socket's records, see
+	 * ktls_int.h; a second one here is a bug of that too.)
+	 */
+	if (s->suite->kind == KTLS_CBC && s->suite->explicit_iv_len == 0) {
+		struct ktls_sock *so = r->so;
+
+		KASSERT(so->inv_framed && (so->inv_encrypted ?
+		    so->inv_last_enc != UINT64_MAX &&
+		    r->seq == so->inv_last_enc + 1 :
+		    r->seq == so->inv_first_seq),
+		    ("%s: TLS 1.0 record seq %ju encrypted after %ju%s",
+		    __func__, (uintmax_t)r->seq, (uintmax_t)so->inv_last_enc,
+		    so->inv_encrypted ? "" : " (none yet)"));
+		so->inv_encrypted = true;
+		so->inv_last_enc = r->seq;
+	}
+#endif
 	if (r->file != NULL) {
 		/* From the page cache straight into the record, if it maps. */
 		if ((op.src = ktls_file_map(r->file, r->file_off, r->len)) !=

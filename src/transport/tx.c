@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -88,9 +89,39 @@ ktls_tx_flush(struct ktls_sock *so)
 		for (r = so->head; r != NULL && cnt < TX_IOV_MAX &&
 		    atomic_load_explicit(&r->ready, memory_order_acquire);
 		    r = r->next, cnt++) {
+			/* Only the head can be partly sent; seqs follow. */
+			KASSERT((r == so->head || r->sent == 0) &&
+			    (r->next == NULL || r->next->seq == r->seq + 1),
+			    ("%s: record seq %ju (sent %u), next seq %ju",
+			    __func__, (uintmax_t)r->seq, r->sent, r->next ?
+			    (uintmax_t)r->next->seq : 0));
 			iov[cnt].iov_base = r->buf + r->sent;
 			iov[cnt].iov_len = r->wire_len - r->sent;
 		}
+#ifdef KTLS_INVARIANTS
+		/*
+		 * The ready records are a prefix of the queue (one worker
+		 * per session, in order; inline records only on an idle
+		 * queue), so what stops the gather is the end of it.  The
+		 * records just after the first one not ready, a bounded
+		 * look: one of them ready means that one is ready too by now
+		 * (the worker may have marked both since the gather looked;
+		 * it marks them in order, so q's acquire shows r's mark).
+		 */
+		if (r != NULL && cnt < TX_IOV_MAX) {
+			struct ktls_record *q = r->next;
+
+			for (int k = 0; q != NULL && k < TX_IOV_MAX;
+			    q = q->next, k++)
+				KASSERT(!atomic_load_explicit(&q->ready,
+				    memory_order_acquire) ||
+				    atomic_load_explicit(&r->ready,
+				    memory_order_relaxed),
+				    ("%s: seq %ju ready behind seq %ju, not",
+				    __func__, (uintmax_t)q->seq,
+				    (uintmax_t)r->seq));
+		}
+#endif
 		if (cnt == 0)
 			break;
 		msg.msg_iovlen = (size_t)cnt;
@@ -110,11 +141,28 @@ ktls_tx_flush(struct ktls_sock *so)
 		progress = true;
 		while (n > 0) {
 			r = so->head;
+			/* The kernel took no more than it was offered. */
+			KASSERT(r != NULL && atomic_load_explicit(&r->ready,
+			    memory_order_relaxed),
+			    ("%s: %zd bytes sent past the ready prefix",
+			    __func__, n));
 			if ((size_t)n < r->wire_len - r->sent) {
 				r->sent += (uint32_t)n;
 				break;
 			}
 			n -= r->wire_len - r->sent;
+#ifdef KTLS_INVARIANTS
+			/* Invariant 2: records leave in sequence order. */
+			KASSERT(so->inv_framed && (so->inv_sent ?
+			    so->inv_last_sent != UINT64_MAX &&
+			    r->seq == so->inv_last_sent + 1 :
+			    r->seq == so->inv_first_seq),
+			    ("%s: record seq %ju sent after %ju%s", __func__,
+			    (uintmax_t)r->seq, (uintmax_t)so->inv_last_sent,
+			    so->inv_sent ? "" : " (none yet)"));
+			so->inv_sent = true;
+			so->inv_last_sent = r->seq;
+#endif
 			tx_dequeue(so);
 		}
 	}
