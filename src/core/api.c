@@ -22,10 +22,6 @@
 #include "ktls.h"
 #include "ktls_int.h"
 
-#ifndef SOL_TLS
-#define SOL_TLS		282
-#endif
-
 /*
  * An enabled socket passed in SCM_RIGHTS would reach a process whose
  * writes to it the engine does not see (invariant 7): refused, EPERM,

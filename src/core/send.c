@@ -12,7 +12,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <fcntl.h>
-#include <linux/close_range.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>

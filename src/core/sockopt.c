@@ -5,16 +5,8 @@
  * interposer's getsockopt(SOL_TLS, TLS_TX).
  */
 #include <errno.h>
-#include <limits.h>
-#include <poll.h>
-#include <fcntl.h>
-#include <linux/close_range.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "ktls.h"
 #include "ktls_int.h"
