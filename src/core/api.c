@@ -265,7 +265,7 @@ ktls_shutdown(int fd, int how)
 		/* The FIN follows the queued records (see tx_finish()). */
 		ktls_sock_push_open(so);
 		so->shut_wr = true;
-		ktls_tx_flush(so);
+		ktls_sock_txo(so)->flush(so);
 	}
 	ktls_sock_unlock(so);
 	ktls_sock_rele(so);
@@ -300,7 +300,7 @@ sock_drop_fd(struct ktls_sock *so)
 		 */
 		if (ktls_guard_active())
 			so->shut_wr = true;
-		ktls_tx_flush(so);	/* what autocork held back */
+		ktls_sock_txo(so)->flush(so);	/* what autocork held back */
 		if (l.l_onoff && l.l_linger == 0) {
 			ktls_sock_fail(so, ECONNABORTED, true);
 		} else if (l.l_onoff) {

@@ -16,6 +16,13 @@
 _Atomic int ktls_tunable_enable;
 _Atomic int ktls_tunable_maxlen = TLS_MAX_MSG_SIZE_V10_2;
 _Atomic int ktls_tunable_autocork_us;
+
+int
+ktls_autocork_us(void)
+{
+	return (atomic_load_explicit(&ktls_tunable_autocork_us,
+	    memory_order_relaxed));
+}
 _Atomic int ktls_tunable_ifnet_permitted;
 
 enum kc_kind { KC_TUNABLE, KC_GAUGE, KC_TOTAL };

@@ -106,8 +106,7 @@ ktls_atfork_child(void)
 	ktls_record_atfork_child();
 	ktls_keymem_atfork_child();
 	ktls_workers_atfork_child();
-	ktls_poller_atfork_child();
-	ktls_cork_atfork_child();
+	ktls_tx_atfork_child();
 	ktls_aio_atfork_child();
 	ktls_sock_atfork_child();
 	ktls_control_atfork_child();

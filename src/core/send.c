@@ -247,18 +247,18 @@ sock_send_inline(struct ktls_sock *so, struct ktls_src *src, size_t len,
 		/* Invariant 1: reset; the record is never sent. */
 		ktls_sock_fail(so, -error, true);
 		atomic_store_explicit(&r->ready, true, memory_order_release);
-		ktls_tx_purge(so);
+		ktls_sock_purge(so);
 		return ((ssize_t)len);	/* accepted; the error comes next */
 	}
 	atomic_store_explicit(&r->ready, true, memory_order_release);
-	ktls_tx_cork(so);	/* more may follow: one send for both */
+	ktls_sock_txo(so)->cork(so);	/* more may follow: one send for both */
 	return ((ssize_t)len);
 }
 
 /*
  * A mode switch in progress holds new writes back until the queue is sent
- * (kmode.c); after it, sends go to the kernel: -EXDEV tells the caller.
- * so->mtx held.
+ * (mode.c); after it, when the layer below frames the records itself,
+ * sends go there: -EXDEV tells the caller.  so->mtx held.
  */
 static int
 sock_wait_mode(struct ktls_sock *so)
@@ -268,7 +268,7 @@ sock_wait_mode(struct ktls_sock *so)
 	while (so->switching)
 		if ((error = ktls_sock_wait(so, NULL)) != 0)
 			return (error);
-	return (atomic_load(&so->mode) == TCP_TLS_MODE_IFNET ? -EXDEV : 0);
+	return (ktls_sock_txo(so)->sendmsg != NULL ? -EXDEV : 0);
 }
 
 /* Nothing of this socket is with a worker: every queued record is ready. */
@@ -334,7 +334,7 @@ ktls_sock_send(struct ktls_sock *so, struct ktls_src *src, size_t total,
 				if (accepted > 0)
 					break;
 				/* Invariant 4: EAGAIN only from a full kernel socket. */
-				if (ktls_tx_flush(so)) {
+				if (ktls_sock_txo(so)->flush(so)) {
 					error = -EAGAIN;
 					break;
 				}
@@ -452,6 +452,7 @@ ssize_t
 ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
     int nb)
 {
+	const struct ktls_tx_ops *txo;
 	bool typed;
 	struct ktls_src src;
 	size_t total;
@@ -467,8 +468,9 @@ ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
 		error = -EINVAL;
 	if (error != 0)
 		return (error);
-	if (atomic_load(&so->mode) == TCP_TLS_MODE_IFNET)
-		return (ktls_kmode_sendmsg(so, msg, flags, nb, typed ? type : -1));
+	txo = ktls_sock_txo(so);
+	if (txo->sendmsg != NULL)
+		return (txo->sendmsg(so, msg, flags, nb, typed ? type : -1));
 	if (total == 0) {
 		/* An empty send without MSG_MORE closes the open record. */
 		if (!(flags & MSG_MORE)) {
@@ -481,8 +483,8 @@ ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
 	src = (struct ktls_src){ .iov = msg->msg_iov,
 	    .iovcnt = (int)msg->msg_iovlen, .typed = typed };
 	r = ktls_sock_send(so, &src, total, type, nb, flags);
-	return (r == -EXDEV ?
-	    ktls_kmode_sendmsg(so, msg, flags, nb, typed ? type : -1) : r);
+	return (r == -EXDEV ? ktls_sock_txo(so)->sendmsg(so, msg, flags, nb,
+	    typed ? type : -1) : r);
 }
 
 /*
@@ -509,7 +511,7 @@ sock_sendfile_inline(struct ktls_sock *so, int in_fd, off_t off, size_t count)
 
 	pthread_mutex_lock(&so->mtx);
 	if (!sock_idle(so) || so->error != 0 || atomic_load(&so->dead) ||
-	    so->switching || atomic_load(&so->mode) != TCP_TLS_MODE_SW ||
+	    so->switching || ktls_sock_txo(so)->sendmsg != NULL ||
 	    so->shut_wr || so->seq_exhausted || so->open != NULL) {
 		pthread_mutex_unlock(&so->mtx);
 		return (SENDFILE_NOT_TAKEN);
@@ -540,32 +542,23 @@ sock_sendfile_inline(struct ktls_sock *so, int in_fd, off_t off, size_t count)
 	if ((error = ktls_encrypt(r)) != 0)
 		ktls_sock_fail(so, -error, true);
 	atomic_store_explicit(&r->ready, true, memory_order_release);
-	ktls_tx_flush(so);	/* or, failed, drops it */
+	ktls_sock_txo(so)->flush(so);	/* or, failed, drops it */
 	ktls_sock_unlock(so);
 	return (n);
-}
-
-/* Kernel mode: the kernel's sendfile, which its TLS frames. */
-static ssize_t
-sock_sendfile_kernel(struct ktls_sock *so, int in_fd, off_t *offset,
-    size_t count)
-{
-	ssize_t r = ktls_sys.sendfile(so->kfd, in_fd, offset, count);
-
-	return (r < 0 ? -errno : r);
 }
 
 ssize_t
 ktls_sock_sendfile(struct ktls_sock *so, int in_fd, off_t *offset, size_t count)
 {
+	const struct ktls_tx_ops *txo = ktls_sock_txo(so);
 	struct ktls_fileref *f;
 	struct ktls_src src;
 	struct stat st;
 	off_t off;
 	ssize_t r;
 
-	if (atomic_load(&so->mode) == TCP_TLS_MODE_IFNET)
-		return (sock_sendfile_kernel(so, in_fd, offset, count));
+	if (txo->sendfile != NULL)	/* the layer below frames */
+		return (txo->sendfile(so, in_fd, offset, count));
 	if (offset != NULL && count <= KTLS_INLINE_MAX && count > 0 &&
 	    *offset >= 0) {
 		r = sock_sendfile_inline(so, in_fd, *offset, count);
@@ -603,7 +596,7 @@ ktls_sock_sendfile(struct ktls_sock *so, int in_fd, off_t *offset, size_t count)
 	    -1, 0);
 	ktls_fileref_rele(f);
 	if (r == -EXDEV)	/* switched to kernel mode meanwhile */
-		return (sock_sendfile_kernel(so, in_fd, offset, count));
+		return (ktls_sock_txo(so)->sendfile(so, in_fd, offset, count));
 	if (r > 0) {
 		if (offset != NULL)
 			*offset = off + r;

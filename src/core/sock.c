@@ -309,9 +309,8 @@ sock_destroy(struct ktls_sock *so)
 	KASSERT(so->head == NULL, ("%s: queue not empty", __func__));
 	if (so->open != NULL)	/* a MSG_MORE record never closed */
 		ktls_record_free(so->open);
-	KASSERT(!so->armed, ("%s: still armed", __func__));
 	ino_remove(so);
-	ktls_poller_forget(so);
+	ktls_sock_txo(so)->forget(so);
 	ktls_sys.close(so->kfd);
 	ktls_session_destroy(so->tx);
 	pthread_mutex_destroy(&so->mtx);
@@ -409,8 +408,53 @@ ktls_sock_fail(struct ktls_sock *so, int error, bool reset)
 	}
 	if (reset)
 		ktls_tx_reset(so->kfd);
-	ktls_tx_purge(so);
+	ktls_sock_purge(so);
 	ktls_sock_wakeup(so);
+}
+
+/* Unlink and free the head record, sent or abandoned. */
+static void
+sock_dequeue(struct ktls_sock *so)
+{
+	struct ktls_record *r = so->head;
+
+	so->head = r->next;
+	if (so->head == NULL)
+		so->tail = NULL;
+	so->queued -= r->wire_len;
+	atomic_fetch_sub_explicit(&ktls_unsent, r->wire_len,
+	    memory_order_relaxed);
+	ktls_record_free(r);
+	/* The record's socket reference: dropped after so->mtx is released. */
+	so->pending_rele++;
+}
+
+void
+ktls_sock_sent(struct ktls_sock *so)
+{
+#ifdef KTLS_INVARIANTS
+	const struct ktls_record *r = so->head;
+
+	/* Invariant 2: records leave whole, ready, in sequence order. */
+	KASSERT(r != NULL && atomic_load_explicit(&r->ready,
+	    memory_order_relaxed) && so->inv_framed && (so->inv_sent ?
+	    so->inv_last_sent != UINT64_MAX && r->seq == so->inv_last_sent + 1 :
+	    r->seq == so->inv_first_seq),
+	    ("%s: record seq %ju sent after %ju%s", __func__,
+	    r != NULL ? (uintmax_t)r->seq : 0, (uintmax_t)so->inv_last_sent,
+	    so->inv_sent ? "" : " (none yet)"));
+	so->inv_sent = true;
+	so->inv_last_sent = r->seq;
+#endif
+	sock_dequeue(so);
+}
+
+void
+ktls_sock_purge(struct ktls_sock *so)
+{
+	while (so->head != NULL &&
+	    atomic_load_explicit(&so->head->ready, memory_order_acquire))
+		sock_dequeue(so);
 }
 
 void
@@ -472,7 +516,7 @@ ktls_sock_atfork_child(void)
 		so->error = 0;
 		so->head = so->tail = NULL;
 		so->queued = 0;
-		so->armed = so->in_epoll = false;
+		ktls_tx_sock_atfork_child(so);
 		so->waiters = so->pending_rele = 0;
 	}
 }
@@ -677,7 +721,7 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 	so->kfd = kfd;
 	so->ino = st.st_ino;
 	so->tx = sess;
-	atomic_init(&so->mode, TCP_TLS_MODE_SW);
+	atomic_init(&so->txo, &ktls_tx_sw);
 	so->worker = ktls_worker_pick();
 	/* optval need not be aligned for a struct tls_enable (fuzz_enable). */
 	memcpy(rs, (const uint8_t *)optval + offsetof(struct tls_enable,
@@ -709,11 +753,10 @@ ktls_sock_enable(int fd, const void *optval, socklen_t optlen)
 	 * kernel's TLS), else software.  Nothing is queued yet, unless another
 	 * thread writes already: then software it stays.
 	 */
-	if (atomic_load(&ktls_tunable_ifnet_permitted) &&
-	    ktls_suite_in_linux(sess->suite)) {
+	if (atomic_load(&ktls_tunable_ifnet_permitted)) {
 		pthread_mutex_lock(&so->mtx);
 		if (so->head == NULL && so->open == NULL)
-			(void)ktls_kmode_install(so);
+			(void)ktls_sock_attach(so, &ktls_tx_kernel);
 		pthread_mutex_unlock(&so->mtx);
 	}
 	return (0);

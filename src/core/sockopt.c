@@ -15,6 +15,7 @@ KTLS_EXPORT int
 ktls_get_tx(int fd, struct ktls_tx_info *ti)
 {
 	struct ktls_sock *so = ktls_sock_lookup(fd);
+	const struct ktls_tx_ops *txo;
 	const struct ktls_session *s;
 	uint64_t seq;
 
@@ -30,8 +31,8 @@ ktls_get_tx(int fd, struct ktls_tx_info *ti)
 	pthread_mutex_lock(&so->mtx);
 	seq = so->next_seq;
 	pthread_mutex_unlock(&so->mtx);
-	if (ktls_sock_mode(so) == TCP_TLS_MODE_IFNET &&
-	    ktls_kmode_seq(so, &seq) != 0) {
+	txo = ktls_sock_txo(so);
+	if (txo->next_seq != NULL && txo->next_seq(so, &seq) != 0) {
 		ktls_sock_rele(so);
 		explicit_bzero(ti, sizeof(*ti));
 		return ((int)ktls_ret(-EIO));

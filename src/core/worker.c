@@ -165,7 +165,7 @@ worker_run(struct ktls_record *list)
 		atomic_store_explicit(&r->ready, true, memory_order_release);
 		/* Send once per run of the same socket's records. */
 		if (next == NULL || next->so != so) {
-			ktls_tx_flush(so);
+			ktls_sock_txo(so)->flush(so);
 			ktls_sock_wakeup(so);
 		}
 		ktls_sock_unlock(so);

@@ -5,8 +5,8 @@
  * keys and the next record's sequence number), which may itself use a
  * NIC's offload.  From then on the socket's writes go straight to the
  * kernel; ktls only translates FreeBSD's record-type control message.
- * When a live socket switches is the mode state machine's business
- * (src/core/mode.c).
+ * When a live socket switches, and the gauges that count it, are the mode
+ * state machine's business (src/core/mode.c).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -15,8 +15,11 @@
 #include <string.h>
 
 #include "ktls.h"
-#include "../core/ktls_int.h"
+#include "../core/sys.h"
+#include "../core/sock.h"
 #include "../proto/linux_tls.h"
+#include "transport.h"
+#include "upcall.h"
 
 /*
  * The session as Linux's crypto_info, the next record being seq: its
@@ -43,6 +46,12 @@ kmode_info(const struct ktls_session *s, uint64_t seq,
 	return (len);
 }
 
+static bool
+kmode_supports(const struct ktls_suite *su)
+{
+	return (ktls_suite_in_linux(su));
+}
+
 /*
  * Hand the session to the kernel; so->mtx held, nothing queued.  0, or
  * -EOPNOTSUPP when the kernel has no kTLS (the tls module is missing) or
@@ -50,8 +59,8 @@ kmode_info(const struct ktls_session *s, uint64_t seq,
  * keep the "tls" ULP with no transmit state: Linux then passes data
  * through untouched, so software mode goes on as before.
  */
-int
-ktls_kmode_install(struct ktls_sock *so)
+static int
+kmode_attach(struct ktls_sock *so)
 {
 	union ktls_linux_crypto_info ci;
 	socklen_t len;
@@ -69,19 +78,12 @@ ktls_kmode_install(struct ktls_sock *so)
 		error = errno == EINVAL || errno == ENOPROTOOPT ||
 		    errno == EOPNOTSUPP ? -EOPNOTSUPP : -errno;
 	explicit_bzero(&ci, sizeof(ci));
-	if (error != 0)
-		return (error);
-	atomic_store(&so->mode, TCP_TLS_MODE_IFNET);
-	if (!so->inherited) {
-		ktls_counter_add(so->tx->suite->sw_counter, -1);
-		ktls_counter_add(so->tx->suite->ifnet_counter, 1);
-	}
-	return (0);
+	return (error);
 }
 
 /* The next record's sequence number, as the kernel counts it. */
-int
-ktls_kmode_seq(struct ktls_sock *so, uint64_t *seq)
+static int
+kmode_seq(struct ktls_sock *so, uint64_t *seq)
 {
 	const struct ktls_linux_layout *l;
 	union ktls_linux_crypto_info ci;
@@ -107,9 +109,9 @@ ktls_kmode_seq(struct ktls_sock *so, uint64_t *seq)
  * by the caller; -1 for none) passed on as Linux's (SOL_TLS).
  * nb 0 (aio): wait for room even on a non-blocking socket.
  */
-ssize_t
-ktls_kmode_sendmsg(struct ktls_sock *so, const struct msghdr *msg,
-    int flags, int nb, int type)
+static ssize_t
+kmode_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
+    int nb, int type)
 {
 	union {
 		char		buf[CMSG_SPACE(1)];
@@ -144,3 +146,47 @@ ktls_kmode_sendmsg(struct ktls_sock *so, const struct msghdr *msg,
 		return (-errno);
 	}
 }
+
+/* The kernel's sendfile, which its TLS frames. */
+static ssize_t
+kmode_sendfile(struct ktls_sock *so, int in_fd, off_t *offset, size_t count)
+{
+	ssize_t r = ktls_sys.sendfile(so->kfd, in_fd, offset, count);
+
+	return (r < 0 ? -errno : r);
+}
+
+/* Nothing is ever queued in kernel mode: a flush is the FIN, if asked. */
+static bool
+kmode_flush(struct ktls_sock *so)
+{
+	KASSERT(so->head == NULL, ("%s: records queued", __func__));
+	ktls_tx_finish(so);
+	return (false);
+}
+
+static void
+kmode_cork(struct ktls_sock *so)
+{
+	(void)kmode_flush(so);
+}
+
+static void
+kmode_forget(struct ktls_sock *so)
+{
+	(void)so;
+}
+
+const struct ktls_tx_ops ktls_tx_kernel = {
+	.name = "ifnet",
+	.mode = TCP_TLS_MODE_IFNET,
+	.keeps = true,		/* Linux cannot give a session back */
+	.supports = kmode_supports,
+	.attach = kmode_attach,
+	.flush = kmode_flush,
+	.cork = kmode_cork,
+	.forget = kmode_forget,
+	.sendmsg = kmode_sendmsg,
+	.sendfile = kmode_sendfile,
+	.next_seq = kmode_seq,
+};

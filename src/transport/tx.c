@@ -15,7 +15,14 @@
 #include <sys/eventfd.h>
 #include <time.h>
 
-#include "../core/ktls_int.h"
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include "ktls.h"
+#include "../core/sys.h"
+#include "../core/sock.h"
+#include "transport.h"
+#include "upcall.h"
 
 #define TX_IOV_MAX	64
 
@@ -33,45 +40,22 @@ static struct ktls_sock *cork_head;
 static bool cork_ticking;		/* the poller keeps the deadlines */
 static __thread unsigned int cork_mine;	/* this thread's entries */
 
-/* Unlink and free sent (or abandoned) records at the head of the queue. */
-static void
-tx_dequeue(struct ktls_sock *so)
-{
-	struct ktls_record *r = so->head;
+static int	poller_arm(struct ktls_sock *so);
+static int	poller_start(void);
 
-	so->head = r->next;
-	if (so->head == NULL)
-		so->tail = NULL;
-	so->queued -= r->wire_len;
-	atomic_fetch_sub_explicit(&ktls_unsent, r->wire_len,
-	    memory_order_relaxed);
-	ktls_record_free(r);
-	/* The record's socket reference: dropped after so->mtx is released. */
-	so->pending_rele++;
-}
-
-/* A failed socket: free the ready prefix; the worker frees the rest. */
 void
-ktls_tx_purge(struct ktls_sock *so)
-{
-	while (so->head != NULL &&
-	    atomic_load_explicit(&so->head->ready, memory_order_acquire))
-		tx_dequeue(so);
-}
-
-static void
-tx_finish(struct ktls_sock *so)
+ktls_tx_finish(struct ktls_sock *so)
 {
 	/* shutdown(SHUT_WR) waits for the queue, as the kernel's does. */
-	if (so->head == NULL && so->shut_wr && !so->fin_sent &&
+	if (so->head == NULL && so->shut_wr && !so->xp.fin_sent &&
 	    !atomic_load(&so->dead)) {
 		ktls_sys.shutdown(so->kfd, SHUT_WR);
-		so->fin_sent = true;
+		so->xp.fin_sent = true;
 	}
 }
 
-bool
-ktls_tx_flush(struct ktls_sock *so)
+static bool
+tx_flush(struct ktls_sock *so)
 {
 	struct iovec iov[TX_IOV_MAX];
 	struct msghdr msg = { .msg_iov = iov };
@@ -81,7 +65,7 @@ ktls_tx_flush(struct ktls_sock *so)
 	int cnt;
 
 	if (atomic_load(&so->dead)) {
-		ktls_tx_purge(so);
+		ktls_sock_purge(so);
 		return (false);
 	}
 	for (;;) {
@@ -131,7 +115,7 @@ ktls_tx_flush(struct ktls_sock *so)
 				continue;
 			if (errno == EAGAIN || errno == ENOBUFS) {
 				full = true;
-				if (ktls_poller_arm(so) != 0)
+				if (poller_arm(so) != 0)
 					ktls_sock_fail(so, ENOMEM, true);
 				break;
 			}
@@ -151,24 +135,12 @@ ktls_tx_flush(struct ktls_sock *so)
 				break;
 			}
 			n -= r->wire_len - r->sent;
-#ifdef KTLS_INVARIANTS
-			/* Invariant 2: records leave in sequence order. */
-			KASSERT(so->inv_framed && (so->inv_sent ?
-			    so->inv_last_sent != UINT64_MAX &&
-			    r->seq == so->inv_last_sent + 1 :
-			    r->seq == so->inv_first_seq),
-			    ("%s: record seq %ju sent after %ju%s", __func__,
-			    (uintmax_t)r->seq, (uintmax_t)so->inv_last_sent,
-			    so->inv_sent ? "" : " (none yet)"));
-			so->inv_sent = true;
-			so->inv_last_sent = r->seq;
-#endif
-			tx_dequeue(so);
+			ktls_sock_sent(so);
 		}
 	}
 	if (progress)
 		ktls_sock_wakeup(so);
-	tx_finish(so);
+	ktls_tx_finish(so);
 	return (full);
 }
 
@@ -186,8 +158,6 @@ ktls_tx_reset(int kfd)
 	ktls_sys.setsockopt(kfd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 	connect(kfd, &sa, sizeof(sa));
 }
-
-static int poller_start(void);
 
 static uint64_t
 now_ns(void)
@@ -208,13 +178,13 @@ cork_take(const void *owner, uint64_t before)
 	struct ktls_sock **pp = &cork_head, *so, *taken = NULL;
 
 	while ((so = *pp) != NULL) {
-		if (owner != NULL ? so->cork_owner == owner :
-		    so->cork_ns <= before) {
-			*pp = so->cork_next;
-			so->cork_next = taken;
+		if (owner != NULL ? so->xp.cork_owner == owner :
+		    so->xp.cork_ns <= before) {
+			*pp = so->xp.cork_next;
+			so->xp.cork_next = taken;
 			taken = so;
 		} else
-			pp = &so->cork_next;
+			pp = &so->xp.cork_next;
 	}
 	return (taken);
 }
@@ -226,38 +196,43 @@ cork_send(struct ktls_sock *so)
 	struct ktls_sock *next;
 
 	for (; so != NULL; so = next) {
-		next = so->cork_next;
+		next = so->xp.cork_next;
 		pthread_mutex_lock(&so->mtx);
-		so->corked = false;
-		ktls_tx_flush(so);
+		so->xp.corked = false;
+		tx_flush(so);
 		ktls_sock_unlock(so);
 		ktls_sock_rele(so);
 	}
 }
 
-void
-ktls_tx_cork(struct ktls_sock *so)
+/*
+ * Autocork (kern.ipc.tls.autocork_us > 0): the records just made ready
+ * are sent by the next send on the socket, or when the calling thread
+ * waits (ktls_push()), or by the poller after autocork_us, whichever
+ * comes first.  With autocork off it is a flush.
+ */
+static void
+tx_cork(struct ktls_sock *so)
 {
 	bool wake = false;
 
-	if (atomic_load_explicit(&ktls_tunable_autocork_us,
-	    memory_order_relaxed) == 0 || atomic_load(&so->dead)) {
-		ktls_tx_flush(so);
+	if (ktls_autocork_us() == 0 || atomic_load(&so->dead)) {
+		tx_flush(so);
 		return;
 	}
-	if (so->corked)
+	if (so->xp.corked)
 		return;		/* on the list already: its deadline holds */
 	if (poller_epfd < 0 && poller_start() < 0) {
-		ktls_tx_flush(so);
+		tx_flush(so);
 		return;
 	}
-	so->corked = true;
-	so->cork_owner = &cork_mine;
+	so->xp.corked = true;
+	so->xp.cork_owner = &cork_mine;
 	/* The write that made the record read the clock (sock_note_write()). */
-	so->cork_ns = so->last_write_ns;
+	so->xp.cork_ns = so->last_write_ns;
 	ktls_sock_hold(so);
 	pthread_mutex_lock(&cork_mtx);
-	so->cork_next = cork_head;
+	so->xp.cork_next = cork_head;
 	cork_head = so;
 	cork_mine++;
 	if (!cork_ticking)
@@ -307,7 +282,7 @@ cork_tick(uint64_t *idle_since)
 	bool ticking;
 
 	/* Ticks come every autocork_us / 2: none waits longer than that. */
-	us = (uint64_t)atomic_load(&ktls_tunable_autocork_us) / 2;
+	us = (uint64_t)ktls_autocork_us() / 2;
 	pthread_mutex_lock(&cork_mtx);
 	taken = cork_take(NULL, now - us * 1000u);
 	if (cork_head != NULL || taken != NULL)
@@ -343,7 +318,7 @@ poller_main(void *arg)
 	(void)arg;
 	for (;;) {
 		moved = fruitless = false;
-		us = (uint64_t)atomic_load(&ktls_tunable_autocork_us) / 2;
+		us = (uint64_t)ktls_autocork_us() / 2;
 		if (us < 50)
 			us = 50;
 		tick.tv_sec = (time_t)(us / 1000000u);
@@ -356,13 +331,13 @@ poller_main(void *arg)
 				idle_since = now_ns();
 				continue;
 			}
-			(void)atomic_load_explicit(&so->arm_seq,
+			(void)atomic_load_explicit(&so->xp.arm_seq,
 			    memory_order_acquire);
 			pthread_mutex_lock(&so->mtx);
-			so->armed = false;	/* one-shot: it fired */
+			so->xp.armed = false;	/* one-shot: it fired */
 			head = so->head;
 			sent = head != NULL ? head->sent : 0;
-			if (!ktls_tx_flush(so) || so->head != head ||
+			if (!tx_flush(so) || so->head != head ||
 			    (head != NULL && head->sent != sent))
 				moved = true;
 			else
@@ -427,10 +402,12 @@ poller_start(void)
 
 /*
  * In a fork()ed child: the epoll instance is shared with the parent and
- * the thread is gone.  The next arm starts afresh.
+ * the thread is gone, so the next arm starts afresh; the corked sockets
+ * are inherited ones, which send nothing more (sock.c), and the list and
+ * its references go with them.
  */
 void
-ktls_poller_atfork_child(void)
+ktls_tx_atfork_child(void)
 {
 	pthread_mutex_init(&poller_mtx, NULL);
 	if (poller_epfd >= 0) {
@@ -438,26 +415,25 @@ ktls_poller_atfork_child(void)
 		ktls_sys.close(poller_evfd);
 	}
 	poller_epfd = poller_evfd = -1;
-}
-
-/*
- * In a fork()ed child: the corked sockets are inherited ones, which send
- * nothing more (sock.c); the list and its references go with them.
- */
-void
-ktls_cork_atfork_child(void)
-{
 	pthread_mutex_init(&cork_mtx, NULL);
-	for (struct ktls_sock *so = cork_head; so != NULL; so = so->cork_next)
-		so->corked = false;
+	for (struct ktls_sock *so = cork_head; so != NULL;
+	    so = so->xp.cork_next)
+		so->xp.corked = false;
 	cork_head = NULL;
 	cork_ticking = false;
 	cork_mine = 0;
 }
 
+/* An inherited socket's state: the parent's poller watched it. */
+void
+ktls_tx_sock_atfork_child(struct ktls_sock *so)
+{
+	so->xp.armed = so->xp.in_epoll = false;
+}
+
 /* Watch so->kfd for room (one-shot); the poller holds a reference. */
-int
-ktls_poller_arm(struct ktls_sock *so)
+static int
+poller_arm(struct ktls_sock *so)
 {
 	struct epoll_event ev = {
 		.events = EPOLLOUT | EPOLLONESHOT,
@@ -465,7 +441,7 @@ ktls_poller_arm(struct ktls_sock *so)
 	};
 	int epfd;
 
-	if (so->armed)
+	if (so->xp.armed)
 		return (0);
 	if (ktls_fault_hit(KF_POLLER))
 		return (-ENOMEM);
@@ -477,22 +453,31 @@ ktls_poller_arm(struct ktls_sock *so)
 	 * two threads without telling ThreadSanitizer: this release and the
 	 * poller's acquire say it (they cost nothing on x86).
 	 */
-	atomic_fetch_add_explicit(&so->arm_seq, 1, memory_order_release);
-	if (epoll_ctl(epfd, so->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+	atomic_fetch_add_explicit(&so->xp.arm_seq, 1, memory_order_release);
+	if (epoll_ctl(epfd, so->xp.in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
 	    so->kfd, &ev) != 0)
 		return (-errno);
-	so->in_epoll = true;
-	so->armed = true;
+	so->xp.in_epoll = true;
+	so->xp.armed = true;
 	ktls_sock_hold(so);
 	return (0);
 }
 
 /* Before so->kfd is closed: epoll keys on the open file, not the fd. */
-void
-ktls_poller_forget(struct ktls_sock *so)
+static void
+tx_forget(struct ktls_sock *so)
 {
-	if (so->in_epoll) {
+	KASSERT(!so->xp.armed, ("%s: still armed", __func__));
+	if (so->xp.in_epoll) {
 		epoll_ctl(poller_epfd, EPOLL_CTL_DEL, so->kfd, NULL);
-		so->in_epoll = false;
+		so->xp.in_epoll = false;
 	}
 }
+
+const struct ktls_tx_ops ktls_tx_sw = {
+	.name = "sw",
+	.mode = TCP_TLS_MODE_SW,
+	.flush = tx_flush,
+	.cork = tx_cork,
+	.forget = tx_forget,
+};

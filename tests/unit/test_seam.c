@@ -7,16 +7,16 @@
  *
  * The transmit path makes its sends with ktls_sys.sendmsg: the writer
  * itself (inline records), the socket's worker, and the poller when the
- * kernel said EAGAIN (src/transport/tx.c ktls_tx_flush()).  A wrapper
- * replaces that entry; it counts every call (by thread: writer, worker,
- * poller) and answers from a script: pass, EAGAIN, EINTR, ECONNRESET, or
- * a short write (the real sendmsg offered fewer bytes: 1, half, or the
- * first record and 100 bytes of the second).  The wrapper also counts the
- * ktls_sys.setsockopt/shutdown calls (SO_LINGER is the engine's reset of
- * a connection, shutdown its FIN) and the poller's wake-ups for the
- * socket (epoll_pwait2, wrapped by this program's own definition, which
- * the static engine library links against).  ktls_sys is restored after
- * every case.
+ * kernel said EAGAIN (the software mode's flush, src/transport/tx.c).
+ * A wrapper replaces that entry; it counts every call (by thread:
+ * writer, worker, poller) and answers from a script: pass, EAGAIN,
+ * EINTR, ECONNRESET, or a short write (the real sendmsg offered fewer
+ * bytes: 1, half, or the first record and 100 bytes of the second).
+ * The wrapper also counts the ktls_sys.setsockopt/shutdown calls
+ * (SO_LINGER is the engine's reset of a connection, shutdown its FIN)
+ * and the poller's wake-ups for the socket (epoll_pwait2, wrapped by
+ * this program's own definition, which the static engine library links
+ * against).  ktls_sys is restored after every case.
  *
  * What the cases pin (each is one TAP case):
  *  1-3. short writes: the peer's plaintext is exactly what was written,
