@@ -4,17 +4,56 @@
 #define KTLS_INTERPOSE_H
 
 #include <dlfcn.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
 
-/* The interposer's calls that are libc's and not the engine's. */
+/*
+ * libc's functions of the names the interposer defines and calls on, all
+ * of them, resolved the one way: dlsym(RTLD_NEXT) once, at load time (or
+ * at the first call, should another library's constructor come first),
+ * never from inside a call libc may make holding its own locks.  The
+ * engine keeps its own table of the system calls it makes (ktls_sys).
+ */
+#define KTI_LIBC_CALLS(X)						\
+	X(getsockopt) X(execve) X(execvpe) X(fexecve)			\
+	X(dlopen) X(dlmopen) X(fclose) X(popen) X(system)		\
+	X(posix_spawn) X(posix_spawnp) X(posix_spawn_file_actions_adddup2) \
+	X(pthread_sigmask) X(sigprocmask) X(sigaction)			\
+	X(read) X(readv) X(recv) X(recvfrom) X(recvmsg) X(recvmmsg)	\
+	X(poll) X(ppoll) X(select) X(pselect)				\
+	X(epoll_wait) X(epoll_pwait) X(epoll_pwait2)			\
+	X(nanosleep) X(clock_nanosleep)
+
 struct kti_libc {
-	int	(*getsockopt)(int, int, int, void *, socklen_t *);
+#define KTI_LIBC_FIELD(name)	__typeof__(&name) name;
+	KTI_LIBC_CALLS(KTI_LIBC_FIELD)
+#undef KTI_LIBC_FIELD
 };
 extern struct kti_libc kti_libc;
+extern _Atomic bool kti_libc_ready;
 void	kti_libc_init(void);
+
+/* The table, resolved. */
+static inline const struct kti_libc *
+kti_libc_get(void)
+{
+	if (__builtin_expect(!atomic_load_explicit(&kti_libc_ready,
+	    memory_order_acquire), 0))
+		kti_libc_init();
+	return (&kti_libc);
+}
 
 /* Returned by the Linux API handlers for "not mine: call libc". */
 #define KTI_PASS	(-2)
@@ -28,19 +67,7 @@ int	kti_getsockopt(int fd, int level, int optname, void *optval,
 void	kti_ulp_dup(int oldfd, int newfd);
 void	kti_ulp_forget(int fd);
 
-/*
- * libc's function of the same name, as next_ in the calling function,
- * found on the first call (two threads may both look it up: the same
- * answer, stored atomically).
- */
-#define NEXT(name)							\
-	static _Atomic(void *) next_p_;					\
-	__typeof__(&name) next_ = (__typeof__(&name))atomic_load_explicit(\
-	    &next_p_, memory_order_relaxed);				\
-	if (__builtin_expect(next_ == NULL, 0)) {			\
-		next_ = (__typeof__(&name))dlsym(RTLD_NEXT, #name);	\
-		atomic_store_explicit(&next_p_, (void *)next_,		\
-		    memory_order_relaxed);				\
-	}
+/* libc's function of the same name, as next_ in the calling function. */
+#define NEXT(name)	__typeof__(&name) next_ = kti_libc_get()->name
 
 #endif /* KTLS_INTERPOSE_H */

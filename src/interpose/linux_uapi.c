@@ -125,10 +125,10 @@ ulp_attach(int fd, const void *optval, socklen_t optlen)
 	    sizeof(name) - 1);
 	if (strcmp(name, "tls") != 0 || !ktls_enabled())
 		return (KTI_PASS);	/* another ULP, or ktls is off */
-	if (kti_libc.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+	if (kti_libc_get()->getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
 		return (-1);
 	len = sizeof(proto);
-	kti_libc.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len);
+	kti_libc_get()->getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len);
 	if (type != SOCK_STREAM || proto != IPPROTO_TCP)
 		return (KTI_PASS);	/* the kernel's own answer */
 	if (ulp_get(fd))

@@ -29,15 +29,17 @@
 #define KTI_EXPORT	__attribute__((visibility("default")))
 
 struct kti_libc kti_libc;
+_Atomic bool kti_libc_ready;
 static pthread_once_t libc_once = PTHREAD_ONCE_INIT;
-
-#define LIBC_RESOLVE(name)						\
-	(kti_libc.name = (__typeof__(kti_libc.name))dlsym(RTLD_NEXT, #name))
 
 static void
 libc_once_fn(void)
 {
-	LIBC_RESOLVE(getsockopt);
+#define KTI_LIBC_RESOLVE(name)						\
+	kti_libc.name = (__typeof__(kti_libc.name))dlsym(RTLD_NEXT, #name);
+	KTI_LIBC_CALLS(KTI_LIBC_RESOLVE)
+#undef KTI_LIBC_RESOLVE
+	atomic_store_explicit(&kti_libc_ready, true, memory_order_release);
 }
 
 void
@@ -236,7 +238,6 @@ setsockopt(int fd, int level, int optname, const void *optval,
 {
 	int r;
 
-	kti_libc_init();
 	if ((r = kti_setsockopt(fd, level, optname, optval, optlen)) != KTI_PASS)
 		return (r);
 	return (ktls_setsockopt(fd, level, optname, optval, optlen));
@@ -247,7 +248,6 @@ getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
 {
 	int r;
 
-	kti_libc_init();
 	if ((r = kti_getsockopt(fd, level, optname, optval, optlen)) != KTI_PASS)
 		return (r);
 	return (ktls_getsockopt(fd, level, optname, optval, optlen));
@@ -259,32 +259,27 @@ getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
  * glibc's own exec wrappers call execve internally, not through here, so
  * each is wrapped.
  */
-typedef int (*execve_fn)(const char *, char *const[], char *const[]);
-typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
-typedef int (*fexecve_fn)(int, char *const[], char *const[]);
-
-#define EXEC_NEXT(name, type)	((type)dlsym(RTLD_NEXT, #name))
 #define EXEC_MAXARGS		4096
 
 KTI_EXPORT int
 execve(const char *path, char *const argv[], char *const envp[])
 {
 	ktls_exec_prepare();
-	return (EXEC_NEXT(execve, execve_fn)(path, argv, envp));
+	return (kti_libc_get()->execve(path, argv, envp));
 }
 
 KTI_EXPORT int
 execvpe(const char *file, char *const argv[], char *const envp[])
 {
 	ktls_exec_prepare();
-	return (EXEC_NEXT(execvpe, execvpe_fn)(file, argv, envp));
+	return (kti_libc_get()->execvpe(file, argv, envp));
 }
 
 KTI_EXPORT int
 fexecve(int fd, char *const argv[], char *const envp[])
 {
 	ktls_exec_prepare();
-	return (EXEC_NEXT(fexecve, fexecve_fn)(fd, argv, envp));
+	return (kti_libc_get()->fexecve(fd, argv, envp));
 }
 
 KTI_EXPORT int

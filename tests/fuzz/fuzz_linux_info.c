@@ -47,6 +47,7 @@
 struct kti_libc kti_libc = {
 	.getsockopt = getsockopt,
 };
+_Atomic bool kti_libc_ready = true;
 
 void
 kti_libc_init(void)
