@@ -418,7 +418,7 @@ ktls_fd_dup(int oldfd, int newfd)
 	int error;
 
 	/* Not in a vfork child: the table is the parent's. */
-	if (oldfd == newfd || !ktls_sock_owner())
+	if (oldfd == newfd || !ktls_owner())
 		return (0);
 	if ((so = ktls_sock_lookup(oldfd)) == NULL) {
 		/* A socket's copy: it joins the session if one comes. */

@@ -82,7 +82,6 @@ static _Atomic bool guard_on;
 static bool guard_disabled;		/* KTLS_GUARD=0 */
 bool guard_allow_uring;			/* KTLS_IO_URING=allow */
 /* The process the engine's state belongs to (guard_int.h). */
-pid_t guard_pid;
 
 static bool
 guard_env_off(void)
@@ -107,7 +106,7 @@ guard_inherited(void)
 	ktls_sys_init();
 	if (guard_set_handler(NULL) != 0)
 		return;
-	guard_pid = getpid();
+	ktls_owner_set();
 	guard_switch_seam();
 }
 
@@ -169,7 +168,6 @@ guard_install_locked(void)
 
 	if (have_io_uring() && !guard_allow_uring)
 		return (-EPERM);
-	guard_pid = getpid();
 	if (guard_gadget == NULL && (error = guard_map_gadget()) != 0)
 		return (-EPERM);
 	if ((n = guard_read_ranges(rs, MAX_RANGES)) < 0)
@@ -237,5 +235,4 @@ void
 ktls_guard_atfork_child(void)
 {
 	pthread_mutex_init(&guard_mtx, NULL);
-	guard_pid = getpid();
 }

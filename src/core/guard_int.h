@@ -51,14 +51,6 @@ struct range {
  */
 extern pthread_mutex_t guard_mtx;
 extern bool guard_allow_uring;		/* KTLS_IO_URING=allow; set at load */
-/*
- * The process the engine's state belongs to.  A vfork()-style child
- * (posix_spawn's) shares this memory but not the descriptors: its trapped
- * calls are made unchanged (writes to an enabled socket refused), and
- * touch none of the engine's state.
- */
-extern pid_t guard_pid;
-
 /* The gadget page (guard_gadget.c): its stub, NULL until mapped. */
 typedef long (*gadget_fn)(long, long, long, long, long, long, long);
 extern gadget_fn guard_gadget;

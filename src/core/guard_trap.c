@@ -132,7 +132,7 @@ emulate_sigaction(const struct ksigaction *act, struct ksigaction *oact,
 	if (oact != NULL)
 		*oact = app_sigsys;
 	/* posix_spawn's child resetting handlers: not the process's. */
-	if (act != NULL && getpid() == guard_pid)
+	if (act != NULL && ktls_owner())
 		app_sigsys = *act;
 	return (0);
 }
@@ -243,7 +243,8 @@ dispatch(long nr, const long *a, ucontext_t *uc)
 	if (nr == SYS_rt_sigprocmask)
 		return (emulate_sigmask(uc, (int)a[0], (const uint64_t *)a[1],
 		    (uint64_t *)a[2], (size_t)a[3]));
-	if (getpid() != guard_pid)
+	/* Not the owner (a vfork()-style child): made unchanged. */
+	if (!ktls_owner())
 		return (dispatch_child(nr, a));
 	switch (nr) {
 	case SYS_execve:
@@ -326,7 +327,7 @@ asan_foreign_stack(void)
 {
 	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
 
-	if (getpid() != guard_pid)
+	if (!ktls_owner())
 		__asan_unpoison_memory_region((void *)(sp - 16384),
 		    16384 + 8192);
 }
@@ -369,7 +370,7 @@ guard_sigsys_body(int sig, siginfo_t *si, void *ucv)
 	 * start makes one).
 	 */
 	if (si->si_syscall != SYS_rt_sigprocmask &&
-	    si->si_syscall != SYS_rt_sigaction && getpid() == guard_pid)
+	    si->si_syscall != SYS_rt_sigaction && ktls_owner())
 		ktls_counter_add_shared(KC_GUARD_TRAPPED, 1);
 	errno = saved;
 }

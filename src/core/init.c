@@ -16,6 +16,21 @@ struct ktls_sysops ktls_sys;
 _Atomic size_t ktls_unsent;
 static pthread_once_t sys_once = PTHREAD_ONCE_INIT;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static _Atomic pid_t owner_pid;		/* 0: nothing set up yet */
+
+void
+ktls_owner_set(void)
+{
+	atomic_store(&owner_pid, getpid());
+}
+
+bool
+ktls_owner(void)
+{
+	pid_t p = atomic_load(&owner_pid);
+
+	return (p == 0 || getpid() == p);
+}
 
 /*
  * At exit(3), records accepted but not yet handed to the kernel would be
@@ -102,6 +117,7 @@ ktls_drain_all(void)
 static void
 ktls_atfork_child(void)
 {
+	ktls_owner_set();
 	ktls_counters_atfork_child();
 	ktls_record_atfork_child();
 	ktls_keymem_atfork_child();
@@ -160,6 +176,7 @@ ktls_sys_init(void)
 static void
 init_once_fn(void)
 {
+	ktls_owner_set();
 	ktls_sys_init();
 	ktls_backend_register(&ktls_backend_openssl);
 #ifdef KTLS_HAVE_IPSECMB

@@ -35,8 +35,15 @@ bool	ktls_fd_is_enabled(int fd);
 bool	ktls_fd_is_enabled_ro(int fd);	/* changes nothing */
 /* newfd was made a copy of oldfd, which has no session (sock.c). */
 void	ktls_sock_note_dup(int oldfd, int newfd);
-/* Not a vfork() child of the table's process (sock.c). */
-bool	ktls_sock_owner(void);
+/*
+ * The process the engine's state belongs to (init.c): set at set-up, in
+ * a fork()ed child, and after an exec that inherited the guard.  A
+ * vfork() child (posix_spawn's too) shares the memory but not the
+ * descriptor table or the signal dispositions: it is not the owner, and
+ * must change neither the fd table nor what the guard recorded.
+ */
+void	ktls_owner_set(void);
+bool	ktls_owner(void);
 /* A number's kind forgotten: it was closed (sock.c). */
 void	ktls_fd_forget(int fd);
 /* Enabled sockets close-on-exec, and nothing else (a vfork child). */

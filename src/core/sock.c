@@ -105,19 +105,6 @@ ktls_fd_forget(int fd)
 	fdkind_forget(fd);
 }
 
-/*
- * The process the table belongs to.  A vfork() child shares this memory
- * but has a descriptor table of its own: its close or dup of a number
- * must not change the parent's entries (ktls_sock_owner()).
- */
-static pid_t fdtab_pid;
-
-bool
-ktls_sock_owner(void)
-{
-	return (fdtab_pid == 0 || getpid() == fdtab_pid);
-}
-
 static void
 fdtab_init(void)
 {
@@ -132,7 +119,6 @@ fdtab_init(void)
 	/* Zero pages: only the parts in use ever take memory. */
 	fdtab = calloc((size_t)n, sizeof(*fdtab));
 	fdkind = calloc((size_t)n, sizeof(*fdkind));
-	fdtab_pid = getpid();
 	if (fdkind == NULL) {
 		free(fdtab);
 		fdtab = NULL;
@@ -200,7 +186,7 @@ ktls_sock_lookup_tx(int fd)
 		    memory_order_relaxed);
 		return (NULL);
 	}
-	if (!ktls_sock_owner())
+	if (!ktls_owner())
 		return (NULL);
 	pthread_rwlock_wrlock(&fdtab_lock);
 	for (s = *ino_slot(st.st_ino); s != NULL; s = s->ino_next)
@@ -267,7 +253,7 @@ ktls_sock_unlink(int fd)
 		return (NULL);
 	}
 	/* A vfork child's close: the parent's entry stays. */
-	if (!ktls_sock_owner())
+	if (!ktls_owner())
 		return (NULL);
 	fdkind_forget(fd);
 	pthread_rwlock_wrlock(&fdtab_lock);
@@ -504,7 +490,6 @@ ktls_sock_atfork_child(void)
 
 	pthread_rwlock_init(&fdtab_lock, NULL);
 	pthread_mutex_init(&sockdup_mtx, NULL);
-	fdtab_pid = getpid();
 	atomic_store(&ktls_unsent, 0);
 	for (int fd = 0; fdtab != NULL && fd < fdtab_size; fd++) {
 		if ((so = atomic_load(&fdtab[fd])) == NULL)
