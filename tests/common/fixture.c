@@ -154,6 +154,35 @@ fx_enable_ktls(void)
 }
 
 uint64_t
+fx_sysctl_u64(const char *name)
+{
+	uint64_t v = 0;
+	size_t len = sizeof(v);
+
+	/* A short read would be a tunable (an int), not a counter. */
+	if (ktls_sysctl_get(name, &v, &len) != 0 || len != sizeof(v)) {
+		printf("# ktls_sysctl_get(%s): %s (len %zu)\n", name,
+		    strerror(errno), len);
+		fflush(stdout);
+		return (UINT64_MAX);
+	}
+	return (v);
+}
+
+int
+fx_sysctl_set_int(const char *name, int v)
+{
+	int r = ktls_sysctl_set(name, &v, sizeof(v));
+
+	if (r != 0) {
+		printf("# ktls_sysctl_set(%s, %d): %s\n", name, v,
+		    strerror(errno));
+		fflush(stdout);
+	}
+	return (r);
+}
+
+uint64_t
 fx_fnv1a(uint64_t h, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;

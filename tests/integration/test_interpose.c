@@ -155,16 +155,6 @@ err_of(int r)
 	return (r == 0 ? 0 : errno);
 }
 
-static uint64_t
-active(void)
-{
-	uint64_t v = 0;
-	size_t len = sizeof(v);
-
-	ktls_sysctl_get("kern.ipc.tls.stats.active", &v, &len);
-	return (v);
-}
-
 /* Every way of writing, through libc's names, on one Linux kTLS socket. */
 static void
 case_suite(const struct lsuite *ls, int family)
@@ -355,7 +345,7 @@ case_dups(void)
 	struct fx_rx rx = { 0 };
 	uint8_t buf[300];
 	int fds[2], a, b, c, spare, spare2;
-	uint64_t act0 = active();
+	uint64_t act0 = fx_sysctl_u64("kern.ipc.tls.stats.active");
 
 	fx_pattern(buf, sizeof(buf), 9);
 	make_info(&lsuites[3], 0, &ci, &k);
@@ -374,7 +364,7 @@ case_dups(void)
 	b = dup3(fds[0], spare2, O_CLOEXEC);
 	CHECK(b == spare2);
 	c = fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
-	CHECK(active() == act0 + 1);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.active") == act0 + 1);
 	CHECK(write(a, buf, 100) == 100);
 	CHECK(write(b, buf + 100, 100) == 100);
 	CHECK(write(c, buf + 200, 100) == 100);
@@ -384,7 +374,8 @@ case_dups(void)
 	close(fds[0]);
 	close(a);
 	close(b);
-	CHECK(active() == act0 + 1);	/* c still holds it */
+	/* c still holds it */
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.active") == act0 + 1);
 	close(c);
 	fx_rx_join(&rx);
 	CHECK(!rx.dec_failed && rx.bytes == 300 && rx.nrecs == 3);
@@ -394,9 +385,10 @@ case_dups(void)
 	free(got);
 	fx_rx_free(&rx);
 	close(fds[1]);
-	for (int i = 0; i < 200 && active() != act0; i++)
+	for (int i = 0; i < 200 &&
+	    fx_sysctl_u64("kern.ipc.tls.stats.active") != act0; i++)
 		usleep(10000);
-	CHECK(active() == act0);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.active") == act0);
 	tap_result("dup2 over an open fd, dup3, F_DUPFD_CLOEXEC write into one "
 	    "session; it ends with its last descriptor");
 }

@@ -159,31 +159,6 @@ kkeys_init(struct kkeys *k, const struct ksuite *s, int salt)
 	be64enc(k->en.rec_seq, s->seq);
 }
 
-/* A uint64 counter of kern.ipc.tls.*, or UINT64_MAX. */
-static uint64_t
-ctr(const char *name)
-{
-	uint64_t v = 0;
-	size_t len = sizeof(v);
-
-	if (ktls_sysctl_get(name, &v, &len) != 0 || len != sizeof(v)) {
-		tap_diag("ktls_sysctl_get(%s): %s", name, strerror(errno));
-		return (UINT64_MAX);
-	}
-	return (v);
-}
-
-static int
-set_int(const char *name, int v)
-{
-	int r = ktls_sysctl_set(name, &v, sizeof(v));
-
-	if (r != 0)
-		tap_diag("ktls_sysctl_set(%s, %d): %s", name, v,
-		    strerror(errno));
-	return (r);
-}
-
 /* A counter of /proc/net/tls_stat, or -1. */
 static long long
 tls_stat(const char *name)
@@ -536,10 +511,10 @@ case_enable_ifnet(const struct ksuite *s, int si)
 	size_t wo = 0;
 
 	kkeys_init(&k, s, si);
-	CHECK(set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
-	g0 = ctr(s->gauge);
-	sw0 = ctr(s->sw_gauge);
-	rec0 = ctr("kern.ipc.tls.stats.tx_records");
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
+	g0 = fx_sysctl_u64(s->gauge);
+	sw0 = fx_sysctl_u64(s->sw_gauge);
+	rec0 = fx_sysctl_u64("kern.ipc.tls.stats.tx_records");
 	tx0 = tls_stat("TlsTxSw");
 	cur0 = tls_stat("TlsCurrTxSw");
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
@@ -561,8 +536,8 @@ case_enable_ifnet(const struct ksuite *s, int si)
 		installed++;
 	}
 	CHECK(kernel_holds(fds[0], s, &k, s->seq));
-	g1 = ctr(s->gauge);
-	sw1 = ctr(s->sw_gauge);
+	g1 = fx_sysctl_u64(s->gauge);
+	sw1 = fx_sysctl_u64(s->sw_gauge);
 	tx1 = tls_stat("TlsTxSw");
 	cur1 = tls_stat("TlsCurrTxSw");
 	CHECK(g1 == g0 + 1);
@@ -607,7 +582,7 @@ case_enable_ifnet(const struct ksuite *s, int si)
 		tap_case_failed = 1;
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_IFNET);
 	int64_t seqn = next_seq(fds[0]);
-	rec1 = ctr("kern.ipc.tls.stats.tx_records");
+	rec1 = fx_sysctl_u64("kern.ipc.tls.stats.tx_records");
 	if (rec1 != rec0) {
 		tap_diag("ktls encrypted %llu records itself",
 		    (unsigned long long)(rec1 - rec0));
@@ -637,8 +612,8 @@ case_enable_ifnet(const struct ksuite *s, int si)
 	close(fds[1]);
 
 	/* The session is gone: its gauge and the kernel's count drop. */
-	SETTLE(ctr(s->gauge) == g0 && tls_stat("TlsCurrTxSw") == cur0);
-	g1 = ctr(s->gauge);
+	SETTLE(fx_sysctl_u64(s->gauge) == g0 && tls_stat("TlsCurrTxSw") == cur0);
+	g1 = fx_sysctl_u64(s->gauge);
 	cur1 = tls_stat("TlsCurrTxSw");
 	if (g1 != g0 || cur1 != cur0) {
 		tap_diag("after close: %s %llu (was %llu), TlsCurrTxSw %lld "
@@ -860,9 +835,9 @@ case_switch(const struct ksuite *s, int si)
 	bool ok = true;
 
 	kkeys_init(&k, s, si + 10);
-	CHECK(set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
-	sw0 = ctr("kern.ipc.tls.stats.switch_to_ifnet");
-	fail0 = ctr("kern.ipc.tls.stats.switch_failed");
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
+	sw0 = fx_sysctl_u64("kern.ipc.tls.stats.switch_to_ifnet");
+	fail0 = fx_sysctl_u64("kern.ipc.tls.stats.switch_failed");
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
 	/* Bounded kernel buffers: the fill below stays small. */
 	setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
@@ -938,8 +913,8 @@ case_switch(const struct ksuite *s, int si)
 	}
 	if (r == 0 && seq_sw >= 0)
 		CHECK(kernel_holds(fds[0], s, &k, (uint64_t)seq_sw));
-	CHECK(ctr("kern.ipc.tls.stats.switch_to_ifnet") == sw0 + 1);
-	CHECK(ctr("kern.ipc.tls.stats.switch_failed") == fail0);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_to_ifnet") == sw0 + 1);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_failed") == fail0);
 	pre_recs = seq_sw >= 0 ? (size_t)((uint64_t)seq_sw - s->seq) : 0;
 	tap_diag("%s: %zu records made in software, %zu bytes of them "
 	    "written non-blocking with the peer held (software calls %.1f s, "
@@ -947,7 +922,7 @@ case_switch(const struct ksuite *s, int si)
 	    t2 - t1);
 
 	/* Kernel: more of every kind of call. */
-	rec1 = ctr("kern.ipc.tls.stats.tx_records");
+	rec1 = fx_sysctl_u64("kern.ipc.tls.stats.tx_records");
 	ok = ok && k_write(fds[0], &x, wdata + wo, 200000);
 	wo += 200000;
 	ok = ok && k_typed(fds[0], &x, TLS_RLTYPE_ALERT, wdata + wo, 2);
@@ -960,7 +935,7 @@ case_switch(const struct ksuite *s, int si)
 	if (wo > WDATA_LEN)
 		abort();
 	seq_end = next_seq(fds[0]);
-	rec2 = ctr("kern.ipc.tls.stats.tx_records");
+	rec2 = fx_sysctl_u64("kern.ipc.tls.stats.tx_records");
 	if (rec2 != rec1) {
 		tap_diag("ktls encrypted %llu records after the switch",
 		    (unsigned long long)(rec2 - rec1));
@@ -1043,15 +1018,15 @@ case_refusals(void)
 
 	/* Enabled in the kernel: it cannot come back. */
 	kkeys_init(&k, s, 40);
-	CHECK(set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
 	CHECK(ktls_setsockopt(fds[0], IPPROTO_TCP, TCP_TXTLS_ENABLE, &k.en,
 	    sizeof(k.en)) == 0);
 	if (mode_of(fds[0]) == TCP_TLS_MODE_IFNET)
 		installed++;
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_IFNET);
-	fail0 = ctr("kern.ipc.tls.stats.switch_failed");
-	tosw0 = ctr("kern.ipc.tls.stats.switch_to_sw");
+	fail0 = fx_sysctl_u64("kern.ipc.tls.stats.switch_failed");
+	tosw0 = fx_sysctl_u64("kern.ipc.tls.stats.switch_to_sw");
 	r = set_mode(fds[0], TCP_TLS_MODE_SW);
 	e = errno;
 	if (r != -1 || e != EOPNOTSUPP) {
@@ -1060,8 +1035,8 @@ case_refusals(void)
 		tap_case_failed = 1;
 	}
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_IFNET);
-	CHECK(ctr("kern.ipc.tls.stats.switch_failed") == fail0 + 1);
-	CHECK(ctr("kern.ipc.tls.stats.switch_to_sw") == tosw0);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_failed") == fail0 + 1);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_to_sw") == tosw0);
 	tap_result("IFNET -> SW: EOPNOTSUPP, mode stays IFNET, switch_failed "
 	    "+1, switch_to_sw unchanged");
 
@@ -1085,7 +1060,7 @@ case_refusals(void)
 
 	/* Switched live, then asked back: refused the same way. */
 	kkeys_init(&k, s, 41);
-	CHECK(set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
 	CHECK(ktls_setsockopt(fds[0], IPPROTO_TCP, TCP_TXTLS_ENABLE, &k.en,
 	    sizeof(k.en)) == 0);
@@ -1094,24 +1069,24 @@ case_refusals(void)
 	CHECK(set_mode(fds[0], TCP_TLS_MODE_IFNET) == 0);
 	if (mode_of(fds[0]) == TCP_TLS_MODE_IFNET)
 		installed++;
-	fail0 = ctr("kern.ipc.tls.stats.switch_failed");
+	fail0 = fx_sysctl_u64("kern.ipc.tls.stats.switch_failed");
 	r = set_mode(fds[0], TCP_TLS_MODE_SW);
 	e = errno;
 	CHECK(r == -1 && e == EOPNOTSUPP);
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_IFNET);
-	CHECK(ctr("kern.ipc.tls.stats.switch_failed") == fail0 + 1);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_failed") == fail0 + 1);
 	CHECK(finish_session(fds[0], fds[1], &k.en, s->seq, 100));
 	close(fds[1]);
 	tap_result("a session switched live: IFNET -> SW is EOPNOTSUPP too");
 
 	/* A suite Linux has no kTLS for stays in software. */
 	fx_keys_init(&fk, fx_suite_by_name("TLS1.2-AES-128-CBC-SHA256"), 9);
-	CHECK(set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
 	CHECK(ktls_setsockopt(fds[0], IPPROTO_TCP, TCP_TXTLS_ENABLE, &fk.en,
 	    sizeof(fk.en)) == 0);
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_SW);
-	fail0 = ctr("kern.ipc.tls.stats.switch_failed");
+	fail0 = fx_sysctl_u64("kern.ipc.tls.stats.switch_failed");
 	r = set_mode(fds[0], TCP_TLS_MODE_IFNET);
 	e = errno;
 	if (r != -1 || e != EOPNOTSUPP) {
@@ -1120,12 +1095,12 @@ case_refusals(void)
 		tap_case_failed = 1;
 	}
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_SW);
-	CHECK(ctr("kern.ipc.tls.stats.switch_failed") == fail0 + 1);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_failed") == fail0 + 1);
 	CHECK(finish_session(fds[0], fds[1], &fk.en, 9, 20000));
 	close(fds[1]);
 	tap_result("TLS1.2-AES-128-CBC-SHA256 with ifnet.permitted 1 stays SW; "
 	    "SW -> IFNET: EOPNOTSUPP, switch_failed +1; its records decrypt");
-	CHECK(set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
 }
 
 /* (d) Every suite in the kernel at once. */
@@ -1137,10 +1112,10 @@ case_tls_stat(void)
 	uint64_t gcm0, cha0, act0, gcm1, cha1, act1;
 	long long cur0, cur1;
 
-	CHECK(set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
-	gcm0 = ctr("kern.ipc.tls.ifnet.gcm");
-	cha0 = ctr("kern.ipc.tls.ifnet.chacha20");
-	act0 = ctr("kern.ipc.tls.stats.active");
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
+	gcm0 = fx_sysctl_u64("kern.ipc.tls.ifnet.gcm");
+	cha0 = fx_sysctl_u64("kern.ipc.tls.ifnet.chacha20");
+	act0 = fx_sysctl_u64("kern.ipc.tls.stats.active");
 	cur0 = tls_stat("TlsCurrTxSw");
 	for (int i = 0; i < NSUITES; i++) {
 		kkeys_init(&k[i], &suites[i], 50 + i);
@@ -1159,9 +1134,9 @@ case_tls_stat(void)
 				ngcm++;
 		}
 	}
-	gcm1 = ctr("kern.ipc.tls.ifnet.gcm");
-	cha1 = ctr("kern.ipc.tls.ifnet.chacha20");
-	act1 = ctr("kern.ipc.tls.stats.active");
+	gcm1 = fx_sysctl_u64("kern.ipc.tls.ifnet.gcm");
+	cha1 = fx_sysctl_u64("kern.ipc.tls.ifnet.chacha20");
+	act1 = fx_sysctl_u64("kern.ipc.tls.stats.active");
 	cur1 = tls_stat("TlsCurrTxSw");
 	tap_diag("%d sessions open: ifnet.gcm %llu -> %llu, ifnet.chacha20 "
 	    "%llu -> %llu, stats.active %llu -> %llu, TlsCurrTxSw %lld -> %lld",
@@ -1181,13 +1156,13 @@ case_tls_stat(void)
 		    suites[i].seq, 1000 + (size_t)i));
 		close(fds[i][1]);
 	}
-	SETTLE(ctr("kern.ipc.tls.ifnet.gcm") == gcm0 &&
-	    ctr("kern.ipc.tls.ifnet.chacha20") == cha0 &&
-	    ctr("kern.ipc.tls.stats.active") == act0 &&
+	SETTLE(fx_sysctl_u64("kern.ipc.tls.ifnet.gcm") == gcm0 &&
+	    fx_sysctl_u64("kern.ipc.tls.ifnet.chacha20") == cha0 &&
+	    fx_sysctl_u64("kern.ipc.tls.stats.active") == act0 &&
 	    tls_stat("TlsCurrTxSw") == cur0);
-	gcm1 = ctr("kern.ipc.tls.ifnet.gcm");
-	cha1 = ctr("kern.ipc.tls.ifnet.chacha20");
-	act1 = ctr("kern.ipc.tls.stats.active");
+	gcm1 = fx_sysctl_u64("kern.ipc.tls.ifnet.gcm");
+	cha1 = fx_sysctl_u64("kern.ipc.tls.ifnet.chacha20");
+	act1 = fx_sysctl_u64("kern.ipc.tls.stats.active");
 	cur1 = tls_stat("TlsCurrTxSw");
 	if (gcm1 != gcm0 || cha1 != cha0 || act1 != act0 || cur1 != cur0) {
 		tap_diag("after close: ifnet.gcm %llu, ifnet.chacha20 %llu, "
@@ -1196,7 +1171,7 @@ case_tls_stat(void)
 		    (unsigned long long)act1, cur1);
 		tap_case_failed = 1;
 	}
-	CHECK(set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
 	tap_result("/proc/net/tls_stat: %d sessions in the kernel at once: "
 	    "TlsCurrTxSw +%d == ifnet.gcm +%d + ifnet.chacha20 +%d, "
 	    "stats.active +%d; all back after close", n, ngcm + nchacha, ngcm,
@@ -1232,8 +1207,8 @@ main(void)
 	CHECK(tx0 >= 0 && tls_stat("TlsCurrTxSw") >= 0);
 	CHECK(ktls_sysctl_get("kern.ipc.tls.ifnet.permitted", &v, &len) == 0 &&
 	    len == sizeof(int) && v == 0);
-	CHECK(set_int("kern.ipc.tls.enable", 1) == 0);
-	CHECK(set_int("kern.ipc.tls.autocork_us", 0) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.enable", 1) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.autocork_us", 0) == 0);
 	tap_result("kernel TLS here (/proc/net/tls_stat); "
 	    "kern.ipc.tls.ifnet.permitted is 0 by default");
 

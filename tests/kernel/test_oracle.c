@@ -1055,7 +1055,7 @@ out:
 int
 main(void)
 {
-	int fds[2], r, e, one = 1, zero = 0;
+	int fds[2], r, e, zero = 0;
 	double t0, t1;
 
 	fx_watchdog(150);
@@ -1076,7 +1076,7 @@ main(void)
 		tap_diag("setsockopt(TCP_ULP, \"tls\"): %s", strerror(e));
 	CHECK(r == 0);
 	/* ktls in software: enabled, not permitted to use the kernel. */
-	CHECK(ktls_sysctl_set("kern.ipc.tls.enable", &one, sizeof(one)) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.enable", 1) == 0);
 	if (ktls_sysctl_set("kern.ipc.tls.ifnet.permitted", &zero,
 	    sizeof(zero)) != 0 && errno != ENOENT)
 		CHECK(0);
@@ -1091,11 +1091,9 @@ main(void)
 	for (int i = 0; i < NSUITES; i++)
 		suite_case(&suites[i], i, "");
 	/* Autocork holds a small record back, never changes it. */
-	CHECK(ktls_sysctl_set("kern.ipc.tls.autocork_us", &(int){ 2000 },
-	    sizeof(int)) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.autocork_us", 2000) == 0);
 	suite_case(&suites[3], 3, " (autocork_us 2000)");
-	CHECK(ktls_sysctl_set("kern.ipc.tls.autocork_us", &zero,
-	    sizeof(zero)) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.autocork_us", 0) == 0);
 	t1 = fx_now_s();
 	for (int i = 0; i < NPROBES; i++)
 		probe_run(&probes[i], &suites[3], 3);
