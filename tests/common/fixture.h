@@ -27,6 +27,12 @@ struct fx_suite {
 	int		iv_len;
 	int		auth;
 	int		auth_key_len;
+	/*
+	 * The suite as Linux kTLS's TLS_TX has it (its version and
+	 * TLS_CIPHER_*), in the names of the tests of that API; NULL: Linux
+	 * has no such suite (CBC).  Its crypto_info: linux_info.h.
+	 */
+	const char	*linux_name;
 };
 extern const struct fx_suite fx_suites[];
 extern const int fx_nsuites;
