@@ -54,63 +54,55 @@
 #include <ktls.h>
 
 #include "fixture.h"
+#include "linux_info.h"
 #include "tap.h"
 #include "tlsdec.h"
-
-#ifndef SOL_TLS
-#define SOL_TLS		282
-#endif
 
 #define RX_MS		60000	/* liveness bound for a peer to reach EOF */
 #define GAUGE_MS	5000	/* ... for a gauge to settle after close */
 #define WDATA_LEN	(4 << 20)
 #define FILE_LEN	(3 << 20)
 
-/* A suite and how it is enabled (see test_oracle.c for the iv forms). */
+/*
+ * A suite (by its fx_suites name; ls, its Linux form, set by
+ * suites_init()) and how it is enabled (see test_oracle.c for the iv
+ * forms).
+ */
 struct ksuite {
 	const char	*name;
-	uint16_t	version;
-	uint16_t	cipher_type;
-	int		algorithm;
-	size_t		key_len, salt_len;
 	bool		freebsd_iv;	/* TLS 1.2 GCM: 4-byte salt */
 	uint64_t	seq;		/* first record */
 	uint64_t	nonce;		/* TLS 1.2 GCM, Linux form: first nonce */
 	const char	*gauge;		/* kern.ipc.tls.ifnet.* */
 	const char	*sw_gauge;	/* kern.ipc.tls.sw.* */
 	size_t		overhead;	/* wire bytes a record adds */
+	struct fx_lsuite ls;		/* { 0 } here, set by suites_init() */
 };
 
-static const struct ksuite suites[] = {
-	{ "TLS1.2-AES-128-GCM", TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_128,
-	    CRYPTO_AES_NIST_GCM_16, 16, 4, true, 0x0102030405060708ULL, 0,
-	    "kern.ipc.tls.ifnet.gcm", "kern.ipc.tls.sw.gcm", 29 },
-	{ "TLS1.2-AES-256-GCM", TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_256,
-	    CRYPTO_AES_NIST_GCM_16, 32, 4, false, 5, 0x1122334455667788ULL,
-	    "kern.ipc.tls.ifnet.gcm", "kern.ipc.tls.sw.gcm", 29 },
-	{ "TLS1.2-CHACHA20-POLY1305", TLS_1_2_VERSION,
-	    TLS_CIPHER_CHACHA20_POLY1305, CRYPTO_CHACHA20_POLY1305, 32, 0,
-	    false, 1, 0, "kern.ipc.tls.ifnet.chacha20",
-	    "kern.ipc.tls.sw.chacha20", 21 },
-	{ "TLS1.3-AES-128-GCM", TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128,
-	    CRYPTO_AES_NIST_GCM_16, 16, 4, false, 0, 0,
-	    "kern.ipc.tls.ifnet.gcm", "kern.ipc.tls.sw.gcm", 22 },
-	{ "TLS1.3-AES-256-GCM", TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_256,
-	    CRYPTO_AES_NIST_GCM_16, 32, 4, false, 0xfffffff0ULL, 0,
-	    "kern.ipc.tls.ifnet.gcm", "kern.ipc.tls.sw.gcm", 22 },
-	{ "TLS1.3-CHACHA20-POLY1305", TLS_1_3_VERSION,
-	    TLS_CIPHER_CHACHA20_POLY1305, CRYPTO_CHACHA20_POLY1305, 32, 0,
-	    false, 1000, 0, "kern.ipc.tls.ifnet.chacha20",
-	    "kern.ipc.tls.sw.chacha20", 22 },
+static struct ksuite suites[] = {
+	{ "TLS1.2-AES-128-GCM", true, 0x0102030405060708ULL, 0,
+	    "kern.ipc.tls.ifnet.gcm", "kern.ipc.tls.sw.gcm", 29, { 0 } },
+	{ "TLS1.2-AES-256-GCM", false, 5, 0x1122334455667788ULL,
+	    "kern.ipc.tls.ifnet.gcm", "kern.ipc.tls.sw.gcm", 29, { 0 } },
+	{ "TLS1.2-CHACHA20-POLY1305", false, 1, 0,
+	    "kern.ipc.tls.ifnet.chacha20", "kern.ipc.tls.sw.chacha20", 21,
+	    { 0 } },
+	{ "TLS1.3-AES-128-GCM", false, 0, 0,
+	    "kern.ipc.tls.ifnet.gcm", "kern.ipc.tls.sw.gcm", 22, { 0 } },
+	{ "TLS1.3-AES-256-GCM", false, 0xfffffff0ULL, 0,
+	    "kern.ipc.tls.ifnet.gcm", "kern.ipc.tls.sw.gcm", 22, { 0 } },
+	{ "TLS1.3-CHACHA20-POLY1305", false, 1000, 0,
+	    "kern.ipc.tls.ifnet.chacha20", "kern.ipc.tls.sw.chacha20", 22,
+	    { 0 } },
 };
 #define NSUITES	((int)(sizeof(suites) / sizeof(suites[0])))
 
-union crypto_info {
-	struct tls_crypto_info			info;
-	struct tls12_crypto_info_aes_gcm_128	g128;
-	struct tls12_crypto_info_aes_gcm_256	g256;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
+static void
+suites_init(void)
+{
+	for (int i = 0; i < NSUITES; i++)
+		suites[i].ls = fx_lsuite_by_name(suites[i].name);
+}
 
 struct kkeys {
 	uint8_t			key[32], iv[12];
@@ -143,18 +135,18 @@ kkeys_init(struct kkeys *k, const struct ksuite *s, int salt)
 		k->key[j] = (uint8_t)(0x17 * salt + 5 * j + 1);
 	for (int j = 0; j < 12; j++)
 		k->iv[j] = (uint8_t)(0xe1 - 7 * salt + 3 * j);
-	if (s->version == TLS_1_2_VERSION && s->salt_len != 0 &&
+	if (s->ls.version == TLS_1_2_VERSION && s->ls.l->salt_len != 0 &&
 	    !s->freebsd_iv) {
 		be64enc(k->iv + 4, s->nonce);
 		k->nonce_off = s->nonce - s->seq;
 	}
 	k->en.cipher_key = k->key;
-	k->en.cipher_key_len = (int)s->key_len;
+	k->en.cipher_key_len = (int)s->ls.l->key_len;
 	k->en.iv = k->iv;
 	k->en.iv_len = s->freebsd_iv ? 4 : 12;
-	k->en.cipher_algorithm = s->algorithm;
+	k->en.cipher_algorithm = s->ls.l->algorithm;
 	k->en.tls_vmajor = TLS_MAJOR_VER_ONE;
-	k->en.tls_vminor = s->version == TLS_1_3_VERSION ?
+	k->en.tls_vminor = s->ls.version == TLS_1_3_VERSION ?
 	    TLS_MINOR_VER_THREE : TLS_MINOR_VER_TWO;
 	be64enc(k->en.rec_seq, s->seq);
 }
@@ -221,10 +213,8 @@ static bool
 kernel_holds(int fd, const struct ksuite *s, const struct kkeys *k,
     uint64_t seq)
 {
-	union crypto_info ci;
-	socklen_t len = s->cipher_type == TLS_CIPHER_CHACHA20_POLY1305 ?
-	    sizeof(ci.chacha) : s->cipher_type == TLS_CIPHER_AES_GCM_256 ?
-	    sizeof(ci.g256) : sizeof(ci.g128);
+	union ktls_linux_crypto_info ci;
+	socklen_t len = s->ls.l->size;
 	const uint8_t *key, *rs, *iv;
 	bool ok = true;
 
@@ -233,7 +223,7 @@ kernel_holds(int fd, const struct ksuite *s, const struct kkeys *k,
 		tap_diag("getsockopt(SOL_TLS, TLS_TX): %s", strerror(errno));
 		return (false);
 	}
-	switch (s->cipher_type) {
+	switch (s->ls.l->cipher_type) {
 	case TLS_CIPHER_AES_GCM_128:
 		key = ci.g128.key; rs = ci.g128.rec_seq; iv = ci.g128.iv;
 		break;
@@ -244,14 +234,14 @@ kernel_holds(int fd, const struct ksuite *s, const struct kkeys *k,
 		key = ci.chacha.key; rs = ci.chacha.rec_seq; iv = ci.chacha.iv;
 		break;
 	}
-	if (ci.info.version != s->version ||
-	    ci.info.cipher_type != s->cipher_type) {
+	if (ci.info.version != s->ls.version ||
+	    ci.info.cipher_type != s->ls.l->cipher_type) {
 		tap_diag("kernel: version %#x cipher %u, expected %#x %u",
-		    ci.info.version, ci.info.cipher_type, s->version,
-		    s->cipher_type);
+		    ci.info.version, ci.info.cipher_type, s->ls.version,
+		    s->ls.l->cipher_type);
 		ok = false;
 	}
-	if (memcmp(key, k->key, s->key_len) != 0) {
+	if (memcmp(key, k->key, s->ls.l->key_len) != 0) {
 		tap_diag("kernel: not the key given");
 		ok = false;
 	}
@@ -260,20 +250,21 @@ kernel_holds(int fd, const struct ksuite *s, const struct kkeys *k,
 		    (unsigned long long)be64dec(rs), (unsigned long long)seq);
 		ok = false;
 	}
-	if (s->salt_len != 0 && memcmp(s->cipher_type ==
+	if (s->ls.l->salt_len != 0 && memcmp(s->ls.l->cipher_type ==
 	    TLS_CIPHER_AES_GCM_256 ? ci.g256.salt : ci.g128.salt, k->iv,
 	    4) != 0) {
 		tap_diag("kernel: not the salt given");
 		ok = false;
 	}
-	if (s->version == TLS_1_2_VERSION && s->salt_len != 0) {
+	if (s->ls.version == TLS_1_2_VERSION && s->ls.l->salt_len != 0) {
 		if (be64dec(iv) != seq + k->nonce_off) {
 			tap_diag("kernel: explicit nonce %016llx, expected "
 			    "%016llx", (unsigned long long)be64dec(iv),
 			    (unsigned long long)(seq + k->nonce_off));
 			ok = false;
 		}
-	} else if (memcmp(iv, k->iv + s->salt_len, 12 - s->salt_len) != 0) {
+	} else if (memcmp(iv, k->iv + s->ls.l->salt_len,
+	    12 - s->ls.l->salt_len) != 0) {
 		tap_diag("kernel: not the IV given");
 		ok = false;
 	}
@@ -612,7 +603,8 @@ case_enable_ifnet(const struct ksuite *s, int si)
 	close(fds[1]);
 
 	/* The session is gone: its gauge and the kernel's count drop. */
-	SETTLE(fx_sysctl_u64(s->gauge) == g0 && tls_stat("TlsCurrTxSw") == cur0);
+	SETTLE(fx_sysctl_u64(s->gauge) == g0 &&
+	    tls_stat("TlsCurrTxSw") == cur0);
 	g1 = fx_sysctl_u64(s->gauge);
 	cur1 = tls_stat("TlsCurrTxSw");
 	if (g1 != g0 || cur1 != cur0) {
@@ -1128,7 +1120,8 @@ case_tls_stat(void)
 		    &k[i].en, sizeof(k[i].en)) == 0);
 		if (mode_of(fds[i][0]) == TCP_TLS_MODE_IFNET) {
 			installed++;
-			if (suites[i].algorithm == CRYPTO_CHACHA20_POLY1305)
+			if (suites[i].ls.l->algorithm ==
+			    CRYPTO_CHACHA20_POLY1305)
 				nchacha++;
 			else
 				ngcm++;
@@ -1187,6 +1180,7 @@ main(void)
 	double t0;
 
 	fx_watchdog(200);
+	suites_init();
 	if (fx_tcp_pair(AF_INET, fds) != 0) {
 		printf("Bail out! no loopback TCP connection: %s\n",
 		    strerror(errno));
