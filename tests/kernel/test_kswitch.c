@@ -22,11 +22,8 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "linux_tls.h"		/* TCP_ULP where libc has none */
 #include "tap.h"
-
-#ifndef TCP_ULP
-#define TCP_ULP		31
-#endif
 
 #define TOOL		"/t/ktls-switch"
 #define CHUNK		(256 * 1024)
@@ -118,7 +115,8 @@ case_switch(int family, const char *sname, const uint8_t *data)
 	tap_diag("ktls-switch %s: exit %d: %s", args, rc, out);
 	CHECK(rc == 0 && strstr(out, "switched") != NULL);
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_IFNET);
-	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_to_ifnet") == to_ifnet + 1);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_to_ifnet") ==
+	    to_ifnet + 1);
 	/* The program goes on writing: now the kernel frames it. */
 	for (int i = 0; i < 4; i++, sent += CHUNK)
 		CHECK(ktls_write(fds[0], data + sent, CHUNK) == CHUNK);
