@@ -84,12 +84,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef SOL_TLS
-#define SOL_TLS		282
-#endif
-#ifndef TCP_ULP
-#define TCP_ULP		31
-#endif
+#include "linux_tls.h"		/* SOL_TLS, TCP_ULP where libc has none */
 
 /* A TLS 1.3 record of 1 byte: header 5, data 1, inner type 1, tag 16. */
 #define REC_BYTES	23

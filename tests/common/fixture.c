@@ -17,18 +17,22 @@
 
 #include <openssl/rand.h>
 
-#define AEAD(n, vm, c, kl, il) { n, vm, c, kl, il, 0, 0 }
-#define CBCS(n, vm, kl, a, al) { n, vm, CRYPTO_AES_CBC, kl, 16, a, al }
+#define AEAD(n, vm, c, kl, il, ln) { n, vm, c, kl, il, 0, 0, ln }
+#define CBCS(n, vm, kl, a, al) { n, vm, CRYPTO_AES_CBC, kl, 16, a, al, NULL }
 
 const struct fx_suite fx_suites[] = {
-	AEAD("TLS1.2-AES-128-GCM", TLS_MINOR_VER_TWO, CRYPTO_AES_NIST_GCM_16, 16, 4),
-	AEAD("TLS1.2-AES-256-GCM", TLS_MINOR_VER_TWO, CRYPTO_AES_NIST_GCM_16, 32, 4),
+	AEAD("TLS1.2-AES-128-GCM", TLS_MINOR_VER_TWO, CRYPTO_AES_NIST_GCM_16, 16, 4,
+	    "TLS 1.2 AES-GCM-128"),
+	AEAD("TLS1.2-AES-256-GCM", TLS_MINOR_VER_TWO, CRYPTO_AES_NIST_GCM_16, 32, 4,
+	    "TLS 1.2 AES-GCM-256"),
 	AEAD("TLS1.2-CHACHA20-POLY1305", TLS_MINOR_VER_TWO,
-	    CRYPTO_CHACHA20_POLY1305, 32, 12),
-	AEAD("TLS1.3-AES-128-GCM", TLS_MINOR_VER_THREE, CRYPTO_AES_NIST_GCM_16, 16, 12),
-	AEAD("TLS1.3-AES-256-GCM", TLS_MINOR_VER_THREE, CRYPTO_AES_NIST_GCM_16, 32, 12),
+	    CRYPTO_CHACHA20_POLY1305, 32, 12, "TLS 1.2 CHACHA20-POLY1305"),
+	AEAD("TLS1.3-AES-128-GCM", TLS_MINOR_VER_THREE, CRYPTO_AES_NIST_GCM_16, 16, 12,
+	    "TLS 1.3 AES-GCM-128"),
+	AEAD("TLS1.3-AES-256-GCM", TLS_MINOR_VER_THREE, CRYPTO_AES_NIST_GCM_16, 32, 12,
+	    "TLS 1.3 AES-GCM-256"),
 	AEAD("TLS1.3-CHACHA20-POLY1305", TLS_MINOR_VER_THREE,
-	    CRYPTO_CHACHA20_POLY1305, 32, 12),
+	    CRYPTO_CHACHA20_POLY1305, 32, 12, "TLS 1.3 CHACHA20-POLY1305"),
 	CBCS("TLS1.0-AES-128-CBC-SHA1", TLS_MINOR_VER_ZERO, 16, CRYPTO_SHA1_HMAC, 20),
 	CBCS("TLS1.0-AES-256-CBC-SHA1", TLS_MINOR_VER_ZERO, 32, CRYPTO_SHA1_HMAC, 20),
 	CBCS("TLS1.1-AES-128-CBC-SHA1", TLS_MINOR_VER_ONE, 16, CRYPTO_SHA1_HMAC, 20),
@@ -151,6 +155,35 @@ fx_enable_ktls(void)
 	int on = 1;
 
 	ktls_sysctl_set("kern.ipc.tls.enable", &on, sizeof(on));
+}
+
+uint64_t
+fx_sysctl_u64(const char *name)
+{
+	uint64_t v = 0;
+	size_t len = sizeof(v);
+
+	/* A short read would be a tunable (an int), not a counter. */
+	if (ktls_sysctl_get(name, &v, &len) != 0 || len != sizeof(v)) {
+		printf("# ktls_sysctl_get(%s): %s (len %zu)\n", name,
+		    strerror(errno), len);
+		fflush(stdout);
+		return (UINT64_MAX);
+	}
+	return (v);
+}
+
+int
+fx_sysctl_set_int(const char *name, int v)
+{
+	int r = ktls_sysctl_set(name, &v, sizeof(v));
+
+	if (r != 0) {
+		printf("# ktls_sysctl_set(%s, %d): %s\n", name, v,
+		    strerror(errno));
+		fflush(stdout);
+	}
+	return (r);
 }
 
 uint64_t

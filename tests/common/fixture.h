@@ -27,6 +27,12 @@ struct fx_suite {
 	int		iv_len;
 	int		auth;
 	int		auth_key_len;
+	/*
+	 * The suite as Linux kTLS's TLS_TX has it (its version and
+	 * TLS_CIPHER_*), in the names of the tests of that API; NULL: Linux
+	 * has no such suite (CBC).  Its crypto_info: linux_info.h.
+	 */
+	const char	*linux_name;
 };
 extern const struct fx_suite fx_suites[];
 extern const int fx_nsuites;
@@ -51,6 +57,15 @@ int	fx_enabled_pair(int family, const char *sname, uint64_t seq,
 	    struct fx_keys *k, int fds[2]);
 /* Turn kern.ipc.tls.enable on (tests run with it off by default). */
 void	fx_enable_ktls(void);
+/*
+ * kern.ipc.tls.*, for every test that reads a counter or sets a tunable.
+ * fx_sysctl_u64: the uint64 counter name, or UINT64_MAX (a value no
+ * counter reaches, so a check against it fails) with a "# " diagnostic
+ * when it cannot be read.  fx_sysctl_set_int: ktls_sysctl_set of an int
+ * tunable, 0 or -1 with a diagnostic.
+ */
+uint64_t fx_sysctl_u64(const char *name);
+int	fx_sysctl_set_int(const char *name, int v);
 
 /* A record as the receiver decrypted it. */
 struct fx_rec {

@@ -34,11 +34,8 @@
 
 #include "fixture.h"
 #include "ktls.h"
+#include "linux_tls.h"		/* SOL_TLS where libc has none */
 #include "tlsdec.h"
-
-#ifndef SOL_TLS
-#define SOL_TLS		282
-#endif
 
 #define MAX_OPS		64
 #define MAX_BYTES	(256 * 1024)

@@ -34,14 +34,8 @@
 #include "fixture.h"
 #include "interpose.h"
 #include "ktls.h"
+#include "linux_tls.h"		/* SOL_TLS, TCP_ULP where libc has none */
 #include "tlsdec.h"
-
-#ifndef SOL_TLS
-#define SOL_TLS		282
-#endif
-#ifndef TCP_ULP
-#define TCP_ULP		31
-#endif
 
 /* What preload.c resolves with dlsym(RTLD_NEXT): here libc itself. */
 struct kti_libc kti_libc = {
@@ -54,7 +48,11 @@ kti_libc_init(void)
 {
 }
 
-/* Every crypto_info of <linux/tls.h>. */
+/*
+ * Every crypto_info of <linux/tls.h>, not linux_tls.h's table: the
+ * layouts the interposer does not serve must be refused too, and the
+ * sizes are Linux's own.
+ */
 static const struct {
 	uint16_t	type;
 	uint16_t	size;

@@ -75,11 +75,9 @@ run_suite(const struct fx_suite *s, int family, bool linux_iv)
 	uint8_t *buf, type;
 	size_t total = 200000, got_len;
 	int fds[2], ffd;
-	uint64_t rec0, bytes0;
-	size_t sz = sizeof(rec0);
+	uint64_t rec0 = fx_sysctl_u64("kern.ipc.tls.stats.tx_records");
+	uint64_t bytes0 = fx_sysctl_u64("kern.ipc.tls.stats.tx_bytes");
 
-	ktls_sysctl_get("kern.ipc.tls.stats.tx_records", &rec0, &sz);
-	ktls_sysctl_get("kern.ipc.tls.stats.tx_bytes", &bytes0, &sz);
 	buf = malloc(total);
 	fx_pattern(buf, total, 7);
 	fx_keys_init(&k, s, start_seq);
@@ -200,9 +198,8 @@ run_suite(const struct fx_suite *s, int family, bool linux_iv)
 	CHECK(got_len == p.len && memcmp(all, p.data, p.len) == 0);
 	(void)type;
 
-	uint64_t rec1, bytes1;
-	ktls_sysctl_get("kern.ipc.tls.stats.tx_records", &rec1, &sz);
-	ktls_sysctl_get("kern.ipc.tls.stats.tx_bytes", &bytes1, &sz);
+	uint64_t rec1 = fx_sysctl_u64("kern.ipc.tls.stats.tx_records");
+	uint64_t bytes1 = fx_sysctl_u64("kern.ipc.tls.stats.tx_bytes");
 	CHECK(rec1 - rec0 == (uint64_t)p.n);
 	CHECK(bytes1 - bytes0 == p.len);
 

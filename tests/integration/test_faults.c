@@ -58,28 +58,17 @@ make_plain(void)
 		memcpy(plain + off, marker, sizeof(marker) - 1);
 }
 
-static uint64_t
-ctr(const char *name)
-{
-	uint64_t v = 0;
-	size_t len = sizeof(v);
-
-	if (ktls_sysctl_get(name, &v, &len) != 0)
-		return (UINT64_MAX);
-	return (v);
-}
-
 /* Wait (at most 10 s) for kern.ipc.tls.stats.active to come back to want. */
 static bool
 active_back(uint64_t want)
 {
 	for (int i = 0; i < 1000; i++) {
-		if (ctr("kern.ipc.tls.stats.active") == want)
+		if (fx_sysctl_u64("kern.ipc.tls.stats.active") == want)
 			return (true);
 		fx_sleep_ms(10);
 	}
 	tap_diag("stats.active %llu, want %llu",
-	    (unsigned long long)ctr("kern.ipc.tls.stats.active"),
+	    (unsigned long long)fx_sysctl_u64("kern.ipc.tls.stats.active"),
 	    (unsigned long long)want);
 	return (false);
 }
@@ -196,8 +185,8 @@ is_conn_error(int e)
 static void
 case_crypto(const char *sname, int how, int64_t skip)
 {
-	uint64_t failed0 = ctr("kern.ipc.tls.stats.failed_crypto");
-	uint64_t active0 = ctr("kern.ipc.tls.stats.active");
+	uint64_t failed0 = fx_sysctl_u64("kern.ipc.tls.stats.failed_crypto");
+	uint64_t active0 = fx_sysctl_u64("kern.ipc.tls.stats.active");
 	struct fx_keys k;
 	struct raw r = { 0 };
 	size_t sent = 0, got;
@@ -258,7 +247,7 @@ case_crypto(const char *sname, int how, int64_t skip)
 	CHECK(got <= (size_t)(skip + 1) * 16384);
 	tap_diag("%s: %zu plaintext bytes in valid records, then the reset "
 	    "(%zu wire bytes)", sname, got, r.len);
-	CHECK(ctr("kern.ipc.tls.stats.failed_crypto") > failed0);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.failed_crypto") > failed0);
 	CHECK(active_back(active0));
 	close(fds[1]);
 	if (ffd >= 0)
@@ -275,7 +264,7 @@ static void
 case_alloc(enum ktls_fault_site site, int how, int64_t skip, int64_t count)
 {
 	const size_t total = 4 * MiB;
-	uint64_t active0 = ctr("kern.ipc.tls.stats.active");
+	uint64_t active0 = fx_sysctl_u64("kern.ipc.tls.stats.active");
 	uint64_t hits0 = ktls_fault_hits(site);
 	struct fx_keys k;
 	struct raw r = { 0 };
@@ -341,7 +330,7 @@ case_alloc(enum ktls_fault_site site, int how, int64_t skip, int64_t count)
 static void
 case_poller(void)
 {
-	uint64_t active0 = ctr("kern.ipc.tls.stats.active");
+	uint64_t active0 = fx_sysctl_u64("kern.ipc.tls.stats.active");
 	struct fx_keys k;
 	struct raw r = { .stall_ms = 300 };
 	size_t sent = 0;
@@ -380,7 +369,7 @@ case_poller(void)
 static void
 case_enable_alloc(enum ktls_fault_site site)
 {
-	uint64_t active0 = ctr("kern.ipc.tls.stats.active");
+	uint64_t active0 = fx_sysctl_u64("kern.ipc.tls.stats.active");
 	struct fx_keys k;
 	struct raw r = { 0 };
 	size_t got;
@@ -397,7 +386,7 @@ case_enable_alloc(enum ktls_fault_site site)
 	ktls_fault_set(site, 0, 0);
 	CHECK(ktls_getsockopt(fds[0], IPPROTO_TCP, TCP_TXTLS_MODE, &mode,
 	    &len) == 0 && mode == TCP_TLS_MODE_NONE);
-	CHECK(ctr("kern.ipc.tls.stats.active") == active0);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.active") == active0);
 	CHECK(ktls_setsockopt(fds[0], IPPROTO_TCP, TCP_TXTLS_ENABLE, &k.en,
 	    sizeof(k.en)) == 0);
 	raw_start(&r, fds[1]);
@@ -438,7 +427,7 @@ static void
 case_reset_sendfile(void)
 {
 	const size_t flen = 64 * MiB;
-	uint64_t active0 = ctr("kern.ipc.tls.stats.active");
+	uint64_t active0 = fx_sysctl_u64("kern.ipc.tls.stats.active");
 	struct fx_keys k;
 	struct resetter rs;
 	off_t off = 0;
@@ -491,7 +480,7 @@ rss_kib(void)
 static void
 case_stalled_peer(void)
 {
-	uint64_t active0 = ctr("kern.ipc.tls.stats.active");
+	uint64_t active0 = fx_sysctl_u64("kern.ipc.tls.stats.active");
 	struct fx_keys k;
 	struct raw r = { 0 };
 	size_t sent = 0, got;
@@ -537,7 +526,7 @@ case_stalled_peer(void)
 static void
 case_peer_killed(void)
 {
-	uint64_t active0 = ctr("kern.ipc.tls.stats.active");
+	uint64_t active0 = fx_sysctl_u64("kern.ipc.tls.stats.active");
 	struct fx_keys k;
 	size_t sent = 0;
 	ssize_t n;

@@ -136,17 +136,6 @@ check_prefix(const struct fx_rx *rx, const uint8_t *buf, size_t len)
 	CHECK(rx->bytes > len || rx->hash == hash_of(buf, rx->bytes));
 }
 
-static uint64_t
-stat_get(const char *name)
-{
-	uint64_t v = 0;
-	size_t len = sizeof(v);
-
-	if (ktls_sysctl_get(name, &v, &len) != 0)
-		return (UINT64_MAX);
-	return (v);
-}
-
 /*
  * kern.ipc.tls.stats.active once sockets of earlier cases that still
  * drain (or die) are gone: unchanged for 200 ms, at most 3 s.
@@ -154,11 +143,11 @@ stat_get(const char *name)
 static uint64_t
 active_settled(void)
 {
-	uint64_t v = stat_get("kern.ipc.tls.stats.active"), w;
+	uint64_t v = fx_sysctl_u64("kern.ipc.tls.stats.active"), w;
 
 	for (int i = 0, same = 0; i < 300 && same < 20; i++) {
 		fx_sleep_ms(10);
-		w = stat_get("kern.ipc.tls.stats.active");
+		w = fx_sysctl_u64("kern.ipc.tls.stats.active");
 		same = w == v ? same + 1 : 0;
 		v = w;
 	}
@@ -170,12 +159,12 @@ static bool
 active_back_to(uint64_t want, unsigned int ms)
 {
 	for (unsigned int t = 0; t <= ms; t += 10) {
-		if (stat_get("kern.ipc.tls.stats.active") == want)
+		if (fx_sysctl_u64("kern.ipc.tls.stats.active") == want)
 			return (true);
 		fx_sleep_ms(10);
 	}
 	tap_diag("kern.ipc.tls.stats.active is %llu, want %llu",
-	    (unsigned long long)stat_get("kern.ipc.tls.stats.active"),
+	    (unsigned long long)fx_sysctl_u64("kern.ipc.tls.stats.active"),
 	    (unsigned long long)want);
 	return (false);
 }
@@ -821,7 +810,7 @@ case_sendfile_truncate(int family)
 		close(ffd);
 		/* Let the worker finish with the records. */
 		for (int i = 0; i < 200 &&
-		    stat_get("kern.ipc.tls.stats.sw_tx_inqueue") != 0; i++)
+		    fx_sysctl_u64("kern.ipc.tls.stats.sw_tx_inqueue") != 0; i++)
 			fx_sleep_ms(10);
 		fx_sleep_ms(50);
 		n = ktls_send(fds[0], big, 100, MSG_NOSIGNAL);

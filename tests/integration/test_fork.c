@@ -27,12 +27,11 @@ child(int inherited)
 	struct fx_keys k;
 	struct fx_rx rx = { 0 };
 	uint8_t buf[40000];
-	uint64_t active = 99;
-	size_t len = sizeof(active);
+	uint64_t active;
 	int fds[2], bad = 0;
 
 	/* Counters are this process's own. */
-	ktls_sysctl_get("kern.ipc.tls.stats.active", &active, &len);
+	active = fx_sysctl_u64("kern.ipc.tls.stats.active");
 	if (active != 0)
 		bad |= 1;
 	errno = 0;
@@ -51,10 +50,8 @@ child(int inherited)
 	if (ktls_write(fds[0], buf, sizeof(buf)) != (ssize_t)sizeof(buf))
 		bad |= 16;
 	/* The inherited session, closed above, counted in the parent only. */
-	uint64_t gcm = 0;
-	len = sizeof(active);
-	ktls_sysctl_get("kern.ipc.tls.stats.active", &active, &len);
-	ktls_sysctl_get("kern.ipc.tls.sw.gcm", &gcm, &len);
+	uint64_t gcm = fx_sysctl_u64("kern.ipc.tls.sw.gcm");
+	active = fx_sysctl_u64("kern.ipc.tls.stats.active");
 	if (active != 1 || gcm != 1)
 		bad |= 64;
 	ktls_close(fds[0]);

@@ -77,11 +77,8 @@
 #include <openssl/rand.h>
 
 #include "fixture.h"
+#include "linux_info.h"
 #include "tap.h"
-
-#ifndef SOL_TLS
-#define SOL_TLS		282
-#endif
 
 /* glibc's exported internal names (GLIBC_2.2.5 and GLIBC_PRIVATE). */
 extern ssize_t __write(int, const void *, size_t);
@@ -97,62 +94,17 @@ extern char **environ;
 /* Milliseconds the peer waits for the sender's FIN. */
 #define DRAIN_MS	8000
 
-/* ---- Linux crypto_info (as test_interpose.c) ---- */
+/* ---- Linux kTLS: the two suites every path is tried with ---- */
 
-union crypto_info {
-	struct tls_crypto_info			info;
-	struct tls12_crypto_info_aes_gcm_128	g128;
-	struct tls12_crypto_info_aes_gcm_256	g256;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
-
-struct lsuite {
-	const char	*name;
-	uint16_t	version, cipher;
-	socklen_t	size;
-};
-
-static const struct lsuite suites[] = {
-	{ "TLS 1.2 AES-GCM-128", TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_128,
-	    sizeof(struct tls12_crypto_info_aes_gcm_128) },
-	{ "TLS 1.3 AES-GCM-256", TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_256,
-	    sizeof(struct tls12_crypto_info_aes_gcm_256) },
-};
+/* By fx_suites name, set by suites_init() (linux_info.h has the rest). */
+static struct fx_lsuite suites[2];
 #define NSUITES		((int)(sizeof(suites) / sizeof(suites[0])))
 
-/* Random crypto_info for ls, and the tls_enable telling tlsdec the same. */
 static void
-make_info(const struct lsuite *ls, union crypto_info *ci, struct fx_keys *k)
+suites_init(void)
 {
-	uint8_t *key, *iv, *salt;
-	int klen;
-
-	memset(ci, 0, sizeof(*ci));
-	memset(k, 0, sizeof(*k));
-	ci->info.version = ls->version;
-	ci->info.cipher_type = ls->cipher;
-	if (ls->cipher == TLS_CIPHER_AES_GCM_128) {
-		key = ci->g128.key; iv = ci->g128.iv; salt = ci->g128.salt;
-		klen = 16;
-	} else {
-		key = ci->g256.key; iv = ci->g256.iv; salt = ci->g256.salt;
-		klen = 32;
-	}
-	RAND_bytes(key, klen);
-	RAND_bytes(iv, 8);
-	RAND_bytes(salt, 4);
-	/* rec_seq 0 */
-	memcpy(k->key, key, (size_t)klen);
-	memcpy(k->iv, salt, 4);
-	memcpy(k->iv + 4, iv, 8);
-	k->en.cipher_key = k->key;
-	k->en.iv = k->iv;
-	k->en.cipher_algorithm = CRYPTO_AES_NIST_GCM_16;
-	k->en.cipher_key_len = klen;
-	k->en.iv_len = 12;
-	k->en.tls_vmajor = TLS_MAJOR_VER_ONE;
-	k->en.tls_vminor = ls->version == TLS_1_3_VERSION ?
-	    TLS_MINOR_VER_THREE : TLS_MINOR_VER_TWO;
+	suites[0] = fx_lsuite_by_name("TLS1.2-AES-128-GCM");
+	suites[1] = fx_lsuite_by_name("TLS1.3-AES-256-GCM");
 }
 
 static int
@@ -198,12 +150,12 @@ fam_name(int family)
 /* ---- one connection, what was sent on it, what its peer saw ---- */
 
 struct conn {
-	const struct lsuite *ls;
+	const struct fx_lsuite *ls;
 	int		family;
 	int		fd, peer;	/* fd: the sender (client) side */
 	bool		tls;		/* the peer must see records */
 	bool		closed;		/* fd already closed by the path */
-	union crypto_info ci;
+	union ktls_linux_crypto_info ci;
 	struct fx_keys	k;
 	uint8_t		*expect;	/* plaintext the stream must carry */
 	size_t		elen, ecap;
@@ -256,7 +208,7 @@ find_marker(const void *buf, size_t len)
 
 /* A connected pair on loopback, nothing enabled yet. */
 static int
-conn_pair(struct conn *c, int family, const struct lsuite *ls)
+conn_pair(struct conn *c, int family, const struct fx_lsuite *ls)
 {
 	int fds[2];
 
@@ -278,13 +230,14 @@ conn_pair(struct conn *c, int family, const struct lsuite *ls)
 static int
 conn_enable(struct conn *c)
 {
-	make_info(c->ls, &c->ci, &c->k);
+	fx_lsuite_keys(c->ls, 0, &c->ci, &c->k);
 	c->tls = true;
 	if (no_enable)
 		return (0);
 	if (ulp(c->fd) != 0 || setsockopt(c->fd, SOL_TLS, TLS_TX, &c->ci,
-	    c->ls->size) != 0) {
-		tap_diag("enable (%s): %s", c->ls->name, strerror(errno));
+	    c->ls->l->size) != 0) {
+		tap_diag("enable (%s): %s", c->ls->fx->linux_name,
+		    strerror(errno));
 		tap_case_failed = 1;
 		return (-1);
 	}
@@ -1130,21 +1083,16 @@ static const struct path P_OTHER_ABI = { "other-abi",
 
 static int status_field(const char *field);
 
-/* kern.ipc.tls.guard.<name>, read as test_interpose reads its sysctls. */
+/* kern.ipc.tls.guard.<name>; a counter that cannot be read fails the case. */
 static uint64_t
 guard_ctr(const char *name)
 {
 	char full[64];
-	uint64_t v = 0;
-	size_t len = sizeof(v);
+	uint64_t v;
 
 	snprintf(full, sizeof(full), "kern.ipc.tls.guard.%s", name);
-	if (ktls_sysctl_get(full, &v, &len) != 0 || len != sizeof(v)) {
-		tap_diag("ktls_sysctl_get(%s): %s (len %zu)", full,
-		    strerror(errno), len);
+	if ((v = fx_sysctl_u64(full)) == UINT64_MAX)
 		tap_case_failed = 1;
-		return (UINT64_MAX);
-	}
 	return (v);
 }
 
@@ -1939,7 +1887,7 @@ static const struct path P_INT80_TABLE = { "int80-table",
 
 /* fclose() in one thread, a new enable on the same number in another. */
 struct fclose_thr {
-	const struct lsuite	*ls;
+	const struct fx_lsuite	*ls;
 	int			family, num;
 	atomic_int		go;
 	struct conn		n;
@@ -2099,7 +2047,7 @@ run_case(case_fn fn, const void *arg, const char *fmt, ...)
 
 struct path_arg {
 	const struct path	*path;
-	const struct lsuite	*ls;
+	const struct fx_lsuite	*ls;
 	int			family;
 };
 
@@ -2220,7 +2168,7 @@ case_control(const void *arg)
 	struct conn c;
 	struct tlsdec *d;
 	struct fx_keys k;
-	union crypto_info ci;
+	union ktls_linux_crypto_info ci;
 	uint8_t a[300];
 
 	REQUIRE(conn_pair(&c, *family, &suites[0]) == 0, NULL);
@@ -2233,7 +2181,7 @@ case_control(const void *arg)
 	sent(&c, a, sizeof(a));
 	conn_finish(&c);	/* plain: raw == exactly what was written */
 	CHECK(find_marker(c.raw, c.rawlen) == c.raw);
-	make_info(&suites[0], &ci, &k);
+	fx_lsuite_keys(&suites[0], 0, &ci, &k);
 	REQUIRE((d = tlsdec_new(&k.en)) != NULL, NULL);
 	CHECK(tlsdec_feed(d, c.raw, c.rawlen) == -1);
 	tlsdec_free(d);
@@ -2285,9 +2233,10 @@ case_uring_before(const void *arg)
 		return (why);
 	}
 	REQUIRE(conn_pair(&c, AF_INET, &suites[1]) == 0, NULL);
-	make_info(c.ls, &c.ci, &c.k);
+	fx_lsuite_keys(c.ls, 0, &c.ci, &c.k);
 	CHECK_RET(ulp(c.fd), 0);
-	CHECK_ERR(setsockopt(c.fd, SOL_TLS, TLS_TX, &c.ci, c.ls->size), EPERM);
+	CHECK_ERR(setsockopt(c.fd, SOL_TLS, TLS_TX, &c.ci, c.ls->l->size),
+	    EPERM);
 	tap_diag("Seccomp after the refused enable: %d",
 	    status_field("Seccomp"));
 	fill(a, sizeof(a), "uring-plain", 1);
@@ -2318,9 +2267,9 @@ case_seccomp_status(const void *arg)
 	/* The ULP alone is not an enable. */
 	CHECK_RET(ulp(t.fd), 0);
 	CHECK_RET(status_field("Seccomp"), 0);
-	make_info(t.ls, &t.ci, &t.k);
+	fx_lsuite_keys(t.ls, 0, &t.ci, &t.k);
 	t.tls = true;
-	CHECK_RET(setsockopt(t.fd, SOL_TLS, TLS_TX, &t.ci, t.ls->size), 0);
+	CHECK_RET(setsockopt(t.fd, SOL_TLS, TLS_TX, &t.ci, t.ls->l->size), 0);
 	CHECK_RET(status_field("Seccomp"), 2);
 	filters = status_field("Seccomp_filters");
 	CHECK(filters >= 1);
@@ -2729,7 +2678,7 @@ case_sig_deadlock(const void *arg)
 /* ---- 18: a packet capture sees no marker ---- */
 
 struct cap_arg {
-	const struct lsuite	*ls;
+	const struct fx_lsuite	*ls;
 	int			family;
 };
 
@@ -2890,6 +2839,7 @@ main(int argc, char **argv)
 	int s;
 
 	no_enable = e != NULL && *e == '1';
+	suites_init();
 	if (argc == 5 && strcmp(argv[1], "--sub") == 0)
 		return (sub_main(argv));
 	fx_watchdog(290);
@@ -2927,13 +2877,13 @@ main(int argc, char **argv)
 
 				if (fams[f] == AF_INET6 && v6why[0] != '\0') {
 					tap_skip(v6why, "%s (%s, %s)",
-					    a.path->name, a.ls->name,
+					    a.path->name, a.ls->fx->linux_name,
 					    fam_name(a.family));
 					continue;
 				}
 				run_case(case_path, &a, "%s (%s, %s)",
-				    a.path->name, a.ls->name,
-				    fam_name(a.family));
+				    a.path->name,
+				    a.ls->fx->linux_name, fam_name(a.family));
 			}
 
 	for (size_t i = 0; i < sizeof(sub_paths) / sizeof(sub_paths[0]); i++)
@@ -2944,13 +2894,13 @@ main(int argc, char **argv)
 
 				if (fams[f] == AF_INET6 && v6why[0] != '\0') {
 					tap_skip(v6why, "%s (%s, %s)",
-					    a.path->name, a.ls->name,
+					    a.path->name, a.ls->fx->linux_name,
 					    fam_name(a.family));
 					continue;
 				}
 				run_case(case_exec_sub, &a, "%s (%s, %s)",
-				    a.path->name, a.ls->name,
-				    fam_name(a.family));
+				    a.path->name,
+				    a.ls->fx->linux_name, fam_name(a.family));
 			}
 
 	run_case(case_uring_before, NULL, "io_uring made before the first "
@@ -2987,13 +2937,13 @@ main(int argc, char **argv)
 
 			if (fams[f] == AF_INET6 && v6why[0] != '\0') {
 				tap_skip(v6why, "packet capture (%s, %s)",
-				    a.ls->name, fam_name(a.family));
+				    a.ls->fx->linux_name, fam_name(a.family));
 				continue;
 			}
 			run_case(case_capture, &a, "packet capture on lo in a "
 			    "network namespace of its own (%s, %s): no marker "
 			    "in any frame, every stream and a plain control "
-			    "seen", a.ls->name, fam_name(a.family));
+			    "seen", a.ls->fx->linux_name, fam_name(a.family));
 		}
 	return (tap_done());
 }

@@ -26,96 +26,8 @@
 #include <openssl/rand.h>
 
 #include "fixture.h"
+#include "linux_info.h"
 #include "tap.h"
-
-#ifndef SOL_TLS
-#define SOL_TLS		282
-#endif
-
-union crypto_info {
-	struct tls_crypto_info			info;
-	struct tls12_crypto_info_aes_gcm_128	g128;
-	struct tls12_crypto_info_aes_gcm_256	g256;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
-
-struct lsuite {
-	const char	*name;
-	uint16_t	version, cipher;
-	socklen_t	size;
-};
-
-static const struct lsuite lsuites[] = {
-	{ "TLS 1.2 AES-GCM-128", TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_128,
-	    sizeof(struct tls12_crypto_info_aes_gcm_128) },
-	{ "TLS 1.2 AES-GCM-256", TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_256,
-	    sizeof(struct tls12_crypto_info_aes_gcm_256) },
-	{ "TLS 1.2 CHACHA20-POLY1305", TLS_1_2_VERSION,
-	    TLS_CIPHER_CHACHA20_POLY1305,
-	    sizeof(struct tls12_crypto_info_chacha20_poly1305) },
-	{ "TLS 1.3 AES-GCM-128", TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128,
-	    sizeof(struct tls12_crypto_info_aes_gcm_128) },
-	{ "TLS 1.3 AES-GCM-256", TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_256,
-	    sizeof(struct tls12_crypto_info_aes_gcm_256) },
-	{ "TLS 1.3 CHACHA20-POLY1305", TLS_1_3_VERSION,
-	    TLS_CIPHER_CHACHA20_POLY1305,
-	    sizeof(struct tls12_crypto_info_chacha20_poly1305) },
-};
-
-/*
- * Random Linux crypto_info for ls, and the tls_enable that describes the
- * same keys to tlsdec (iv: salt || explicit for TLS 1.2 GCM).
- */
-static void
-make_info(const struct lsuite *ls, uint64_t seq, union crypto_info *ci,
-    struct fx_keys *k)
-{
-	uint8_t *key, *iv, *salt, *rs;
-	int klen;
-
-	memset(ci, 0, sizeof(*ci));
-	memset(k, 0, sizeof(*k));
-	ci->info.version = ls->version;
-	ci->info.cipher_type = ls->cipher;
-	switch (ls->cipher) {
-	case TLS_CIPHER_AES_GCM_128:
-		key = ci->g128.key; iv = ci->g128.iv; salt = ci->g128.salt;
-		rs = ci->g128.rec_seq; klen = 16;
-		break;
-	case TLS_CIPHER_AES_GCM_256:
-		key = ci->g256.key; iv = ci->g256.iv; salt = ci->g256.salt;
-		rs = ci->g256.rec_seq; klen = 32;
-		break;
-	default:
-		key = ci->chacha.key; iv = ci->chacha.iv; salt = NULL;
-		rs = ci->chacha.rec_seq; klen = 32;
-		break;
-	}
-	RAND_bytes(key, klen);
-	RAND_bytes(iv, salt != NULL ? 8 : 12);
-	if (salt != NULL)
-		RAND_bytes(salt, 4);
-	for (int i = 7; i >= 0; i--, seq >>= 8)
-		rs[i] = (uint8_t)seq;
-
-	memcpy(k->key, key, (size_t)klen);
-	if (salt != NULL) {
-		memcpy(k->iv, salt, 4);
-		memcpy(k->iv + 4, iv, 8);
-	} else {
-		memcpy(k->iv, iv, 12);
-	}
-	k->en.cipher_key = k->key;
-	k->en.iv = k->iv;
-	k->en.cipher_algorithm = salt != NULL ? CRYPTO_AES_NIST_GCM_16 :
-	    CRYPTO_CHACHA20_POLY1305;
-	k->en.cipher_key_len = klen;
-	k->en.iv_len = 12;
-	k->en.tls_vmajor = TLS_MAJOR_VER_ONE;
-	k->en.tls_vminor = ls->version == TLS_1_3_VERSION ?
-	    TLS_MINOR_VER_THREE : TLS_MINOR_VER_TWO;
-	memcpy(k->en.rec_seq, rs, 8);
-}
 
 /* OpenSSL's control messages: a record type at level SOL_TLS. */
 static ssize_t
@@ -155,21 +67,11 @@ err_of(int r)
 	return (r == 0 ? 0 : errno);
 }
 
-static uint64_t
-active(void)
-{
-	uint64_t v = 0;
-	size_t len = sizeof(v);
-
-	ktls_sysctl_get("kern.ipc.tls.stats.active", &v, &len);
-	return (v);
-}
-
 /* Every way of writing, through libc's names, on one Linux kTLS socket. */
 static void
-case_suite(const struct lsuite *ls, int family)
+case_suite(const struct fx_lsuite *ls, int family)
 {
-	union crypto_info ci, back;
+	union ktls_linux_crypto_info ci, back;
 	struct fx_keys k;
 	struct fx_rx rx = { 0 };
 	uint8_t buf[70000], *got, fbuf[20000];
@@ -180,10 +82,10 @@ case_suite(const struct lsuite *ls, int family)
 	int ntypes = 0;
 
 	fx_pattern(buf, sizeof(buf), 3);
-	make_info(ls, 1000, &ci, &k);
+	fx_lsuite_keys(ls, 1000, &ci, &k);
 	REQUIRE(fx_tcp_pair(family, fds) == 0, );
 	CHECK(ulp(fds[0]) == 0);
-	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, ls->size) == 0);
+	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, ls->l->size) == 0);
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, true) == 0, );
 
 	CHECK(write(fds[0], buf, 16385) == 16385);	/* 2 records */
@@ -207,13 +109,13 @@ case_suite(const struct lsuite *ls, int family)
 
 	/* Read back: the sequence advanced by the 6 records sent so far... */
 	memset(&back, 0, sizeof(back));
-	blen = ls->size;
+	blen = ls->l->size;
 	CHECK(getsockopt(fds[0], SOL_TLS, TLS_TX, &back, &blen) == 0);
-	CHECK(blen == ls->size);
+	CHECK(blen == ls->l->size);
 	CHECK(back.info.version == ls->version &&
-	    back.info.cipher_type == ls->cipher);
-	uint8_t *rs = ls->cipher == TLS_CIPHER_CHACHA20_POLY1305 ?
-	    back.chacha.rec_seq : ls->cipher == TLS_CIPHER_AES_GCM_256 ?
+	    back.info.cipher_type == ls->l->cipher_type);
+	uint8_t *rs = ls->l->cipher_type == TLS_CIPHER_CHACHA20_POLY1305 ?
+	    back.chacha.rec_seq : ls->l->cipher_type == TLS_CIPHER_AES_GCM_256 ?
 	    back.g256.rec_seq : back.g128.rec_seq;
 	uint64_t seq = 0;
 	for (int i = 0; i < 8; i++)
@@ -226,11 +128,11 @@ case_suite(const struct lsuite *ls, int family)
 	blen = sizeof(struct tls_crypto_info);
 	CHECK(getsockopt(fds[0], SOL_TLS, TLS_TX, &back, &blen) == 0 &&
 	    blen == sizeof(struct tls_crypto_info));
-	blen = ls->size - 1;
+	blen = ls->l->size - 1;
 	CHECK(getsockopt(fds[0], SOL_TLS, TLS_TX, &back, &blen) == -1 &&
 	    errno == EINVAL);
 	/* Keys once: Linux says EBUSY. */
-	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, ls->size) == -1 &&
+	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, ls->l->size) == -1 &&
 	    errno == EBUSY);
 
 	CHECK(close(fds[0]) == 0);	/* the dup keeps the session */
@@ -262,16 +164,17 @@ case_suite(const struct lsuite *ls, int family)
 static void
 case_errors(void)
 {
-	union crypto_info ci;
+	const struct fx_lsuite ls = fx_lsuite_by_name("TLS1.2-AES-128-GCM");
+	union ktls_linux_crypto_info ci;
 	struct fx_keys k;
 	int fds[2], u, t, v;
 	socklen_t len;
 
-	make_info(&lsuites[0], 0, &ci, &k);
+	fx_lsuite_keys(&ls, 0, &ci, &k);
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
 	/* SOL_TLS before the ULP: the kernel does not know the level. */
 	CHECK(err_of(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci,
-	    lsuites[0].size)) == ENOPROTOOPT);
+	    ls.l->size)) == ENOPROTOOPT);
 	/* An unconnected TCP socket takes no ULP. */
 	t = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK(err_of(ulp(t)) == ENOTCONN);
@@ -288,28 +191,28 @@ case_errors(void)
 	CHECK(getsockopt(fds[0], SOL_TCP, TCP_ULP, name, &len) == 0 &&
 	    strcmp(name, "tls") == 0);
 	/* Before TLS_TX: nothing to read back. */
-	len = lsuites[0].size;
+	len = ls.l->size;
 	CHECK(err_of(getsockopt(fds[0], SOL_TLS, TLS_TX, &ci, &len)) == EBUSY);
 	/* Bad version, cipher (CCM is not served), length. */
 	ci.info.version = 0x0302;
 	CHECK(err_of(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci,
-	    lsuites[0].size)) == EINVAL);
+	    ls.l->size)) == EINVAL);
 	ci.info.version = TLS_1_2_VERSION;
 	ci.info.cipher_type = TLS_CIPHER_AES_CCM_128;
 	CHECK(err_of(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci,
 	    sizeof(struct tls12_crypto_info_aes_ccm_128))) == EINVAL);
 	ci.info.cipher_type = TLS_CIPHER_AES_GCM_128;
 	CHECK(err_of(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci,
-	    lsuites[0].size - 1)) == EINVAL);
+	    ls.l->size - 1)) == EINVAL);
 	CHECK(err_of(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, 2)) == EINVAL);
 	/* Receive offload is not there: OpenSSL keeps receiving itself. */
 	CHECK(err_of(setsockopt(fds[0], SOL_TLS, TLS_RX, &ci,
-	    lsuites[0].size)) == ENOPROTOOPT);
+	    ls.l->size)) == ENOPROTOOPT);
 	v = 1;
 	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX_ZEROCOPY_RO, &v,
 	    sizeof(v)) == 0);
 	/* Nothing half-done: the socket still takes its keys. */
-	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, lsuites[0].size) == 0);
+	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, ls.l->size) == 0);
 	close(fds[0]);
 	close(fds[1]);
 	tap_result("Linux errors: ENOPROTOOPT without ULP or for TLS_RX, "
@@ -350,18 +253,19 @@ case_passthrough(void)
 static void
 case_dups(void)
 {
-	union crypto_info ci;
+	const struct fx_lsuite ls = fx_lsuite_by_name("TLS1.3-AES-128-GCM");
+	union ktls_linux_crypto_info ci;
 	struct fx_keys k;
 	struct fx_rx rx = { 0 };
 	uint8_t buf[300];
 	int fds[2], a, b, c, spare, spare2;
-	uint64_t act0 = active();
+	uint64_t act0 = fx_sysctl_u64("kern.ipc.tls.stats.active");
 
 	fx_pattern(buf, sizeof(buf), 9);
-	make_info(&lsuites[3], 0, &ci, &k);
+	fx_lsuite_keys(&ls, 0, &ci, &k);
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
 	CHECK(ulp(fds[0]) == 0);
-	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, lsuites[3].size) == 0);
+	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, ls.l->size) == 0);
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, true) == 0, );
 	spare = socket(AF_INET, SOCK_STREAM, 0);
 	/*
@@ -374,17 +278,18 @@ case_dups(void)
 	b = dup3(fds[0], spare2, O_CLOEXEC);
 	CHECK(b == spare2);
 	c = fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
-	CHECK(active() == act0 + 1);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.active") == act0 + 1);
 	CHECK(write(a, buf, 100) == 100);
 	CHECK(write(b, buf + 100, 100) == 100);
 	CHECK(write(c, buf + 200, 100) == 100);
 	/* Enabling again through a copy: the socket has its session. */
-	CHECK(err_of(setsockopt(c, SOL_TLS, TLS_TX, &ci, lsuites[3].size)) ==
+	CHECK(err_of(setsockopt(c, SOL_TLS, TLS_TX, &ci, ls.l->size)) ==
 	    EBUSY);
 	close(fds[0]);
 	close(a);
 	close(b);
-	CHECK(active() == act0 + 1);	/* c still holds it */
+	/* c still holds it */
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.active") == act0 + 1);
 	close(c);
 	fx_rx_join(&rx);
 	CHECK(!rx.dec_failed && rx.bytes == 300 && rx.nrecs == 3);
@@ -394,9 +299,10 @@ case_dups(void)
 	free(got);
 	fx_rx_free(&rx);
 	close(fds[1]);
-	for (int i = 0; i < 200 && active() != act0; i++)
+	for (int i = 0; i < 200 &&
+	    fx_sysctl_u64("kern.ipc.tls.stats.active") != act0; i++)
 		usleep(10000);
-	CHECK(active() == act0);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.active") == act0);
 	tap_result("dup2 over an open fd, dup3, F_DUPFD_CLOEXEC write into one "
 	    "session; it ends with its last descriptor");
 }
@@ -410,7 +316,8 @@ case_msg_more(void)
 {
 	static const size_t want[] = { 350, 16384, 3626, 5, 1, 10, 3, 16384,
 	    7 };
-	union crypto_info ci;
+	const struct fx_lsuite ls = fx_lsuite_by_name("TLS1.3-AES-128-GCM");
+	union ktls_linux_crypto_info ci;
 	struct fx_keys k;
 	struct fx_rx rx = { 0 };
 	uint8_t buf[40000];
@@ -418,10 +325,10 @@ case_msg_more(void)
 	size_t off = 0;
 
 	fx_pattern(buf, sizeof(buf), 12);
-	make_info(&lsuites[3], 0, &ci, &k);
+	fx_lsuite_keys(&ls, 0, &ci, &k);
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
 	CHECK(ulp(fds[0]) == 0);
-	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, lsuites[3].size) == 0);
+	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, ls.l->size) == 0);
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, true) == 0, );
 #define SEND(n, fl) do {						\
 	CHECK(send(fds[0], buf + off, (n), (fl)) == (ssize_t)(n));	\
@@ -483,7 +390,8 @@ case_msg_more(void)
 static void
 case_exec(void)
 {
-	union crypto_info ci;
+	const struct fx_lsuite ls = fx_lsuite_by_name("TLS1.2-AES-128-GCM");
+	union ktls_linux_crypto_info ci;
 	struct fx_keys k;
 	struct fx_rx rx = { 0 };
 	uint8_t buf[3000];
@@ -491,10 +399,10 @@ case_exec(void)
 	pid_t pid;
 
 	fx_pattern(buf, sizeof(buf), 13);
-	make_info(&lsuites[0], 0, &ci, &k);
+	fx_lsuite_keys(&ls, 0, &ci, &k);
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
 	CHECK(ulp(fds[0]) == 0);
-	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, lsuites[0].size) == 0);
+	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, ls.l->size) == 0);
 	REQUIRE(fx_rx_start(&rx, fds[1], &k.en, true) == 0, );
 	CHECK(write(fds[0], buf, 1000) == 1000);
 	if ((pid = fx_fork()) == 0) {
@@ -569,7 +477,8 @@ case_autocork(void)
 	static const char *const waits[] = { "poll", "ppoll", "select",
 	    "epoll_wait", "read", "recv", "nanosleep" };
 	const int nw = (int)(sizeof(waits) / sizeof(waits[0]));
-	union crypto_info ci;
+	const struct fx_lsuite ls = fx_lsuite_by_name("TLS1.3-AES-128-GCM");
+	union ktls_linux_crypto_info ci;
 	struct fx_keys k;
 	struct fx_rx rx = { 0 };
 	struct pollfd pfd;
@@ -581,13 +490,13 @@ case_autocork(void)
 	int fds[2], pfds[2], ep, have = 0, n, held = 0;
 
 	fx_pattern(buf, sizeof(buf), 21);
-	make_info(&lsuites[3], 0, &ci, &k);	/* TLS 1.3: 22 bytes a record */
+	fx_lsuite_keys(&ls, 0, &ci, &k);	/* TLS 1.3: 22 bytes a record */
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
 	REQUIRE(pipe(pfds) == 0, );
 	REQUIRE((ep = epoll_create1(0)) >= 0, );
 	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, fds[1], &ev) == 0);
 	CHECK(ulp(fds[0]) == 0);
-	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, lsuites[3].size) == 0);
+	CHECK(setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, ls.l->size) == 0);
 	for (int i = 0; i < nw; i++) {
 		fx_sleep_ms(2);		/* a quiet spell: the write is small */
 		CHECK(write(fds[0], buf + 50 * i, 50) == 50);
@@ -648,13 +557,15 @@ case_autocork(void)
 int
 main(void)
 {
+	struct fx_lsuite ls;
+
 	fx_watchdog(120);
 	/* ktls-run's environment: the test runs with KTLS_ENABLE=1. */
-	for (size_t i = 0; i < sizeof(lsuites) / sizeof(lsuites[0]); i++) {
-		case_suite(&lsuites[i], i % 2 ? AF_INET6 : AF_INET);
+	for (int i = 0; fx_lsuite_nth(&ls, i); i++) {
+		case_suite(&ls, i % 2 ? AF_INET6 : AF_INET);
 		tap_result("%s: TCP_ULP + TLS_TX, write/send/writev/sendmsg "
 		    "(SOL_TLS record type)/sendfile/dup, read back, every "
-		    "record decrypts", lsuites[i].name);
+		    "record decrypts", ls.fx->linux_name);
 	}
 	case_errors();
 	case_passthrough();

@@ -112,11 +112,7 @@ child_crash(const char *dir, const char *backend)
 	}
 	/* Let the workers encrypt all of it (bounded). */
 	for (int i = 0; i < 500; i++) {
-		uint64_t v = 1;
-		size_t len = sizeof(v);
-
-		if (ktls_sysctl_get("kern.ipc.tls.stats.sw_tx_inqueue", &v,
-		    &len) == 0 && v == 0)
+		if (fx_sysctl_u64("kern.ipc.tls.stats.sw_tx_inqueue") == 0)
 			break;
 		fx_sleep_ms(10);
 	}
@@ -217,8 +213,7 @@ case_wiped(void)
 	}
 	/* Through a socket: the session ends after close, when sent. */
 	fx_keys_init(&k, fx_suite_by_name("TLS1.3-AES-256-GCM"), 0);
-	len = sizeof(active);
-	ktls_sysctl_get("kern.ipc.tls.stats.active", &active, &len);
+	active = fx_sysctl_u64("kern.ipc.tls.stats.active");
 	REQUIRE(fx_tcp_pair(AF_INET6, fds) == 0, );
 	REQUIRE(ktls_setsockopt(fds[0], IPPROTO_TCP, TCP_TXTLS_ENABLE, &k.en,
 	    sizeof(k.en)) == 0, );
@@ -230,11 +225,7 @@ case_wiped(void)
 	CHECK(ktls_write(fds[0], "hello", 5) == 5);
 	CHECK(ktls_close(fds[0]) == 0);
 	for (int i = 0; i < 500; i++) {
-		uint64_t v;
-		size_t l = sizeof(v);
-
-		if (ktls_sysctl_get("kern.ipc.tls.stats.active", &v, &l) == 0 &&
-		    v == active)
+		if (fx_sysctl_u64("kern.ipc.tls.stats.active") == active)
 			break;
 		fx_sleep_ms(10);
 	}

@@ -26,45 +26,9 @@
 #include <ktls.h>
 
 #include "fixture.h"
+#include "linux_info.h"
 #include "tap.h"
 #include "tlsdec.h"
-
-#ifndef SOL_TLS
-#define SOL_TLS		282
-#endif
-
-/* A suite as Linux's TLS_TX takes it, and as tlsdec wants it. */
-struct ksuite {
-	const char	*name;
-	uint16_t	version;	/* TLS_1_2_VERSION, TLS_1_3_VERSION */
-	uint16_t	cipher_type;	/* TLS_CIPHER_* */
-	int		algorithm;	/* CRYPTO_* */
-	size_t		key_len, salt_len, iv_len;
-};
-
-static const struct ksuite suites[] = {
-	{ "TLS1.2-AES-128-GCM", TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_128,
-	    CRYPTO_AES_NIST_GCM_16, 16, 4, 8 },
-	{ "TLS1.2-AES-256-GCM", TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_256,
-	    CRYPTO_AES_NIST_GCM_16, 32, 4, 8 },
-	{ "TLS1.2-CHACHA20-POLY1305", TLS_1_2_VERSION,
-	    TLS_CIPHER_CHACHA20_POLY1305, CRYPTO_CHACHA20_POLY1305, 32, 0, 12 },
-	{ "TLS1.3-AES-128-GCM", TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128,
-	    CRYPTO_AES_NIST_GCM_16, 16, 4, 8 },
-	{ "TLS1.3-AES-256-GCM", TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_256,
-	    CRYPTO_AES_NIST_GCM_16, 32, 4, 8 },
-	{ "TLS1.3-CHACHA20-POLY1305", TLS_1_3_VERSION,
-	    TLS_CIPHER_CHACHA20_POLY1305, CRYPTO_CHACHA20_POLY1305, 32, 0, 12 },
-};
-#define NSUITES	((int)(sizeof(suites) / sizeof(suites[0])))
-
-/* Every layout Linux has, big enough and aligned for each. */
-union crypto_info {
-	struct tls_crypto_info			info;
-	struct tls12_crypto_info_aes_gcm_128	g128;
-	struct tls12_crypto_info_aes_gcm_256	g256;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
 
 /* Known keys: the fields of one suite's crypto_info, as plain arrays. */
 struct kkeys {
@@ -88,48 +52,38 @@ kkeys_init(struct kkeys *k, int i, uint64_t seq)
 		k->rec_seq[j] = (uint8_t)seq;
 }
 
+/* The engine's 12-byte IV of k: salt || iv, as Linux splits it for s. */
+static void
+kkeys_iv(const struct fx_lsuite *s, const struct kkeys *k, uint8_t iv[12])
+{
+	memcpy(iv, k->salt, s->l->salt_len);
+	memcpy(iv + s->l->salt_len, k->iv, s->l->iv_len);
+}
+
 /* Fields of ci, at their place in the suite's layout. */
 static size_t
-crypto_info_fill(union crypto_info *ci, const struct ksuite *s,
+crypto_info_fill(union ktls_linux_crypto_info *ci, const struct fx_lsuite *s,
     const struct kkeys *k)
 {
-	memset(ci, 0, sizeof(*ci));
-	ci->info.version = s->version;
-	ci->info.cipher_type = s->cipher_type;
-	switch (s->cipher_type) {
-	case TLS_CIPHER_AES_GCM_128:
-		memcpy(ci->g128.key, k->key, 16);
-		memcpy(ci->g128.salt, k->salt, 4);
-		memcpy(ci->g128.iv, k->iv, 8);
-		memcpy(ci->g128.rec_seq, k->rec_seq, 8);
-		return (sizeof(ci->g128));
-	case TLS_CIPHER_AES_GCM_256:
-		memcpy(ci->g256.key, k->key, 32);
-		memcpy(ci->g256.salt, k->salt, 4);
-		memcpy(ci->g256.iv, k->iv, 8);
-		memcpy(ci->g256.rec_seq, k->rec_seq, 8);
-		return (sizeof(ci->g256));
-	default:
-		memcpy(ci->chacha.key, k->key, 32);
-		memcpy(ci->chacha.iv, k->iv, 12);
-		memcpy(ci->chacha.rec_seq, k->rec_seq, 8);
-		return (sizeof(ci->chacha));
-	}
+	uint8_t iv[12];
+
+	kkeys_iv(s, k, iv);
+	return (ktls_linux_info_fill(s->l, ci, s->version, k->key, iv,
+	    k->rec_seq));
 }
 
 /* The same keys for tlsdec: iv is salt || iv (Linux's 12-byte form). */
 static void
-tls_enable_fill(struct tls_enable *en, uint8_t iv[12], const struct ksuite *s,
-    const struct kkeys *k)
+tls_enable_fill(struct tls_enable *en, uint8_t iv[12],
+    const struct fx_lsuite *s, const struct kkeys *k)
 {
 	memset(en, 0, sizeof(*en));
-	memcpy(iv, k->salt, s->salt_len);
-	memcpy(iv + s->salt_len, k->iv, s->iv_len);
+	kkeys_iv(s, k, iv);
 	en->cipher_key = k->key;
-	en->cipher_key_len = (int)s->key_len;
+	en->cipher_key_len = s->l->key_len;
 	en->iv = iv;
 	en->iv_len = 12;
-	en->cipher_algorithm = s->algorithm;
+	en->cipher_algorithm = s->l->algorithm;
 	en->tls_vmajor = TLS_MAJOR_VER_ONE;
 	en->tls_vminor = s->version == TLS_1_3_VERSION ?
 	    TLS_MINOR_VER_THREE : TLS_MINOR_VER_TWO;
@@ -248,9 +202,9 @@ errno_means_unsupported(int e)
 }
 
 static void
-suite_case1(const struct ksuite *s, int i, int fds[2])
+suite_case1(const struct fx_lsuite *s, int i, int fds[2])
 {
-	union crypto_info ci, back;
+	union ktls_linux_crypto_info ci, back;
 	struct kkeys k;
 	struct tls_enable en;
 	struct tlsdec *d;
@@ -270,12 +224,12 @@ suite_case1(const struct ksuite *s, int i, int fds[2])
 
 		if (errno_means_unsupported(e)) {
 			tap_skip(strerror(e), "%s: TLS_TX (kernel lacks it)",
-			    s->name);
+			    s->fx->name);
 			return;
 		}
 		tap_diag("setsockopt(TLS_TX): %s", strerror(e));
 		tap_case_failed = 1;
-		tap_result("%s", s->name);
+		tap_result("%s", s->fx->name);
 		return;
 	}
 	suites_enabled++;
@@ -295,7 +249,7 @@ suite_case1(const struct ksuite *s, int i, int fds[2])
 	CHECK(getsockopt(fds[0], SOL_TLS, TLS_TX, &back, &blen) == 0);
 	CHECK(blen == cilen);
 	CHECK(back.info.version == s->version);
-	CHECK(back.info.cipher_type == s->cipher_type);
+	CHECK(back.info.cipher_type == s->l->cipher_type);
 	CHECK(shutdown(fds[0], SHUT_WR) == 0);
 
 	tls_enable_fill(&en, iv, s, &k);
@@ -337,36 +291,37 @@ suite_case1(const struct ksuite *s, int i, int fds[2])
 	/* One record per write at least, 16 KiB at most each. */
 	CHECK(nrec >= 4);
 	/* getsockopt gives the sequence of the next record to send. */
-	if (be64(s->cipher_type == TLS_CIPHER_CHACHA20_POLY1305 ?
-	    back.chacha.rec_seq : s->cipher_type == TLS_CIPHER_AES_GCM_256 ?
+	if (be64(s->l->cipher_type == TLS_CIPHER_CHACHA20_POLY1305 ?
+	    back.chacha.rec_seq : s->l->cipher_type == TLS_CIPHER_AES_GCM_256 ?
 	    back.g256.rec_seq : back.g128.rec_seq) != seq0 + nrec) {
 		tap_diag("getsockopt(TLS_TX) rec_seq is not %llu",
 		    (unsigned long long)(seq0 + nrec));
 		tap_case_failed = 1;
 	}
-	tap_diag("%s: %llu records, %zu bytes on the wire", s->name,
+	tap_diag("%s: %llu records, %zu bytes on the wire", s->fx->name,
 	    (unsigned long long)nrec, wire);
 	free(app);
 	free(big);
 	tlsdec_free(d);
-	tap_result("%s: kernel records decrypt to what was written", s->name);
+	tap_result("%s: kernel records decrypt to what was written",
+	    s->fx->name);
 }
 
 static void
-suite_case(const struct ksuite *s, int i)
+suite_case(const struct fx_lsuite *s, int i)
 {
 	int fds[2];
 
 	if (fx_tcp_pair(AF_INET, fds) != 0) {
 		tap_diag("fx_tcp_pair: %s", strerror(errno));
 		tap_case_failed = 1;
-		tap_result("%s", s->name);
+		tap_result("%s", s->fx->name);
 		return;
 	}
 	suite_case1(s, i, fds);
 	if (tap_case_failed)
 		tap_result("%s: kernel records decrypt to what was written",
-		    s->name);
+		    s->fx->name);
 	close(fds[0]);
 	close(fds[1]);
 }
@@ -374,6 +329,7 @@ suite_case(const struct ksuite *s, int i)
 int
 main(void)
 {
+	struct fx_lsuite ls;
 	long long tx0, curr0, tx1;
 	int fds[2], r, e;
 
@@ -398,8 +354,8 @@ main(void)
 
 	tx0 = tls_stat("TlsTxSw");
 	curr0 = tls_stat("TlsCurrTxSw");
-	for (int i = 0; i < NSUITES; i++)
-		suite_case(&suites[i], i);
+	for (int i = 0; fx_lsuite_nth(&ls, i); i++)
+		suite_case(&ls, i);
 
 	tx1 = tls_stat("TlsTxSw");
 	if (tx0 < 0 || curr0 < 0)

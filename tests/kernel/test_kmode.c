@@ -54,63 +54,55 @@
 #include <ktls.h>
 
 #include "fixture.h"
+#include "linux_info.h"
 #include "tap.h"
 #include "tlsdec.h"
-
-#ifndef SOL_TLS
-#define SOL_TLS		282
-#endif
 
 #define RX_MS		60000	/* liveness bound for a peer to reach EOF */
 #define GAUGE_MS	5000	/* ... for a gauge to settle after close */
 #define WDATA_LEN	(4 << 20)
 #define FILE_LEN	(3 << 20)
 
-/* A suite and how it is enabled (see test_oracle.c for the iv forms). */
+/*
+ * A suite (by its fx_suites name; ls, its Linux form, set by
+ * suites_init()) and how it is enabled (see test_oracle.c for the iv
+ * forms).
+ */
 struct ksuite {
 	const char	*name;
-	uint16_t	version;
-	uint16_t	cipher_type;
-	int		algorithm;
-	size_t		key_len, salt_len;
 	bool		freebsd_iv;	/* TLS 1.2 GCM: 4-byte salt */
 	uint64_t	seq;		/* first record */
 	uint64_t	nonce;		/* TLS 1.2 GCM, Linux form: first nonce */
 	const char	*gauge;		/* kern.ipc.tls.ifnet.* */
 	const char	*sw_gauge;	/* kern.ipc.tls.sw.* */
 	size_t		overhead;	/* wire bytes a record adds */
+	struct fx_lsuite ls;		/* { 0 } here, set by suites_init() */
 };
 
-static const struct ksuite suites[] = {
-	{ "TLS1.2-AES-128-GCM", TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_128,
-	    CRYPTO_AES_NIST_GCM_16, 16, 4, true, 0x0102030405060708ULL, 0,
-	    "kern.ipc.tls.ifnet.gcm", "kern.ipc.tls.sw.gcm", 29 },
-	{ "TLS1.2-AES-256-GCM", TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_256,
-	    CRYPTO_AES_NIST_GCM_16, 32, 4, false, 5, 0x1122334455667788ULL,
-	    "kern.ipc.tls.ifnet.gcm", "kern.ipc.tls.sw.gcm", 29 },
-	{ "TLS1.2-CHACHA20-POLY1305", TLS_1_2_VERSION,
-	    TLS_CIPHER_CHACHA20_POLY1305, CRYPTO_CHACHA20_POLY1305, 32, 0,
-	    false, 1, 0, "kern.ipc.tls.ifnet.chacha20",
-	    "kern.ipc.tls.sw.chacha20", 21 },
-	{ "TLS1.3-AES-128-GCM", TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128,
-	    CRYPTO_AES_NIST_GCM_16, 16, 4, false, 0, 0,
-	    "kern.ipc.tls.ifnet.gcm", "kern.ipc.tls.sw.gcm", 22 },
-	{ "TLS1.3-AES-256-GCM", TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_256,
-	    CRYPTO_AES_NIST_GCM_16, 32, 4, false, 0xfffffff0ULL, 0,
-	    "kern.ipc.tls.ifnet.gcm", "kern.ipc.tls.sw.gcm", 22 },
-	{ "TLS1.3-CHACHA20-POLY1305", TLS_1_3_VERSION,
-	    TLS_CIPHER_CHACHA20_POLY1305, CRYPTO_CHACHA20_POLY1305, 32, 0,
-	    false, 1000, 0, "kern.ipc.tls.ifnet.chacha20",
-	    "kern.ipc.tls.sw.chacha20", 22 },
+static struct ksuite suites[] = {
+	{ "TLS1.2-AES-128-GCM", true, 0x0102030405060708ULL, 0,
+	    "kern.ipc.tls.ifnet.gcm", "kern.ipc.tls.sw.gcm", 29, { 0 } },
+	{ "TLS1.2-AES-256-GCM", false, 5, 0x1122334455667788ULL,
+	    "kern.ipc.tls.ifnet.gcm", "kern.ipc.tls.sw.gcm", 29, { 0 } },
+	{ "TLS1.2-CHACHA20-POLY1305", false, 1, 0,
+	    "kern.ipc.tls.ifnet.chacha20", "kern.ipc.tls.sw.chacha20", 21,
+	    { 0 } },
+	{ "TLS1.3-AES-128-GCM", false, 0, 0,
+	    "kern.ipc.tls.ifnet.gcm", "kern.ipc.tls.sw.gcm", 22, { 0 } },
+	{ "TLS1.3-AES-256-GCM", false, 0xfffffff0ULL, 0,
+	    "kern.ipc.tls.ifnet.gcm", "kern.ipc.tls.sw.gcm", 22, { 0 } },
+	{ "TLS1.3-CHACHA20-POLY1305", false, 1000, 0,
+	    "kern.ipc.tls.ifnet.chacha20", "kern.ipc.tls.sw.chacha20", 22,
+	    { 0 } },
 };
 #define NSUITES	((int)(sizeof(suites) / sizeof(suites[0])))
 
-union crypto_info {
-	struct tls_crypto_info			info;
-	struct tls12_crypto_info_aes_gcm_128	g128;
-	struct tls12_crypto_info_aes_gcm_256	g256;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
+static void
+suites_init(void)
+{
+	for (int i = 0; i < NSUITES; i++)
+		suites[i].ls = fx_lsuite_by_name(suites[i].name);
+}
 
 struct kkeys {
 	uint8_t			key[32], iv[12];
@@ -143,45 +135,20 @@ kkeys_init(struct kkeys *k, const struct ksuite *s, int salt)
 		k->key[j] = (uint8_t)(0x17 * salt + 5 * j + 1);
 	for (int j = 0; j < 12; j++)
 		k->iv[j] = (uint8_t)(0xe1 - 7 * salt + 3 * j);
-	if (s->version == TLS_1_2_VERSION && s->salt_len != 0 &&
+	if (s->ls.version == TLS_1_2_VERSION && s->ls.l->salt_len != 0 &&
 	    !s->freebsd_iv) {
 		be64enc(k->iv + 4, s->nonce);
 		k->nonce_off = s->nonce - s->seq;
 	}
 	k->en.cipher_key = k->key;
-	k->en.cipher_key_len = (int)s->key_len;
+	k->en.cipher_key_len = (int)s->ls.l->key_len;
 	k->en.iv = k->iv;
 	k->en.iv_len = s->freebsd_iv ? 4 : 12;
-	k->en.cipher_algorithm = s->algorithm;
+	k->en.cipher_algorithm = s->ls.l->algorithm;
 	k->en.tls_vmajor = TLS_MAJOR_VER_ONE;
-	k->en.tls_vminor = s->version == TLS_1_3_VERSION ?
+	k->en.tls_vminor = s->ls.version == TLS_1_3_VERSION ?
 	    TLS_MINOR_VER_THREE : TLS_MINOR_VER_TWO;
 	be64enc(k->en.rec_seq, s->seq);
-}
-
-/* A uint64 counter of kern.ipc.tls.*, or UINT64_MAX. */
-static uint64_t
-ctr(const char *name)
-{
-	uint64_t v = 0;
-	size_t len = sizeof(v);
-
-	if (ktls_sysctl_get(name, &v, &len) != 0 || len != sizeof(v)) {
-		tap_diag("ktls_sysctl_get(%s): %s", name, strerror(errno));
-		return (UINT64_MAX);
-	}
-	return (v);
-}
-
-static int
-set_int(const char *name, int v)
-{
-	int r = ktls_sysctl_set(name, &v, sizeof(v));
-
-	if (r != 0)
-		tap_diag("ktls_sysctl_set(%s, %d): %s", name, v,
-		    strerror(errno));
-	return (r);
 }
 
 /* A counter of /proc/net/tls_stat, or -1. */
@@ -246,10 +213,8 @@ static bool
 kernel_holds(int fd, const struct ksuite *s, const struct kkeys *k,
     uint64_t seq)
 {
-	union crypto_info ci;
-	socklen_t len = s->cipher_type == TLS_CIPHER_CHACHA20_POLY1305 ?
-	    sizeof(ci.chacha) : s->cipher_type == TLS_CIPHER_AES_GCM_256 ?
-	    sizeof(ci.g256) : sizeof(ci.g128);
+	union ktls_linux_crypto_info ci;
+	socklen_t len = s->ls.l->size;
 	const uint8_t *key, *rs, *iv;
 	bool ok = true;
 
@@ -258,7 +223,7 @@ kernel_holds(int fd, const struct ksuite *s, const struct kkeys *k,
 		tap_diag("getsockopt(SOL_TLS, TLS_TX): %s", strerror(errno));
 		return (false);
 	}
-	switch (s->cipher_type) {
+	switch (s->ls.l->cipher_type) {
 	case TLS_CIPHER_AES_GCM_128:
 		key = ci.g128.key; rs = ci.g128.rec_seq; iv = ci.g128.iv;
 		break;
@@ -269,14 +234,14 @@ kernel_holds(int fd, const struct ksuite *s, const struct kkeys *k,
 		key = ci.chacha.key; rs = ci.chacha.rec_seq; iv = ci.chacha.iv;
 		break;
 	}
-	if (ci.info.version != s->version ||
-	    ci.info.cipher_type != s->cipher_type) {
+	if (ci.info.version != s->ls.version ||
+	    ci.info.cipher_type != s->ls.l->cipher_type) {
 		tap_diag("kernel: version %#x cipher %u, expected %#x %u",
-		    ci.info.version, ci.info.cipher_type, s->version,
-		    s->cipher_type);
+		    ci.info.version, ci.info.cipher_type, s->ls.version,
+		    s->ls.l->cipher_type);
 		ok = false;
 	}
-	if (memcmp(key, k->key, s->key_len) != 0) {
+	if (memcmp(key, k->key, s->ls.l->key_len) != 0) {
 		tap_diag("kernel: not the key given");
 		ok = false;
 	}
@@ -285,20 +250,21 @@ kernel_holds(int fd, const struct ksuite *s, const struct kkeys *k,
 		    (unsigned long long)be64dec(rs), (unsigned long long)seq);
 		ok = false;
 	}
-	if (s->salt_len != 0 && memcmp(s->cipher_type ==
+	if (s->ls.l->salt_len != 0 && memcmp(s->ls.l->cipher_type ==
 	    TLS_CIPHER_AES_GCM_256 ? ci.g256.salt : ci.g128.salt, k->iv,
 	    4) != 0) {
 		tap_diag("kernel: not the salt given");
 		ok = false;
 	}
-	if (s->version == TLS_1_2_VERSION && s->salt_len != 0) {
+	if (s->ls.version == TLS_1_2_VERSION && s->ls.l->salt_len != 0) {
 		if (be64dec(iv) != seq + k->nonce_off) {
 			tap_diag("kernel: explicit nonce %016llx, expected "
 			    "%016llx", (unsigned long long)be64dec(iv),
 			    (unsigned long long)(seq + k->nonce_off));
 			ok = false;
 		}
-	} else if (memcmp(iv, k->iv + s->salt_len, 12 - s->salt_len) != 0) {
+	} else if (memcmp(iv, k->iv + s->ls.l->salt_len,
+	    12 - s->ls.l->salt_len) != 0) {
 		tap_diag("kernel: not the IV given");
 		ok = false;
 	}
@@ -536,10 +502,10 @@ case_enable_ifnet(const struct ksuite *s, int si)
 	size_t wo = 0;
 
 	kkeys_init(&k, s, si);
-	CHECK(set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
-	g0 = ctr(s->gauge);
-	sw0 = ctr(s->sw_gauge);
-	rec0 = ctr("kern.ipc.tls.stats.tx_records");
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
+	g0 = fx_sysctl_u64(s->gauge);
+	sw0 = fx_sysctl_u64(s->sw_gauge);
+	rec0 = fx_sysctl_u64("kern.ipc.tls.stats.tx_records");
 	tx0 = tls_stat("TlsTxSw");
 	cur0 = tls_stat("TlsCurrTxSw");
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
@@ -561,8 +527,8 @@ case_enable_ifnet(const struct ksuite *s, int si)
 		installed++;
 	}
 	CHECK(kernel_holds(fds[0], s, &k, s->seq));
-	g1 = ctr(s->gauge);
-	sw1 = ctr(s->sw_gauge);
+	g1 = fx_sysctl_u64(s->gauge);
+	sw1 = fx_sysctl_u64(s->sw_gauge);
 	tx1 = tls_stat("TlsTxSw");
 	cur1 = tls_stat("TlsCurrTxSw");
 	CHECK(g1 == g0 + 1);
@@ -607,7 +573,7 @@ case_enable_ifnet(const struct ksuite *s, int si)
 		tap_case_failed = 1;
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_IFNET);
 	int64_t seqn = next_seq(fds[0]);
-	rec1 = ctr("kern.ipc.tls.stats.tx_records");
+	rec1 = fx_sysctl_u64("kern.ipc.tls.stats.tx_records");
 	if (rec1 != rec0) {
 		tap_diag("ktls encrypted %llu records itself",
 		    (unsigned long long)(rec1 - rec0));
@@ -637,8 +603,9 @@ case_enable_ifnet(const struct ksuite *s, int si)
 	close(fds[1]);
 
 	/* The session is gone: its gauge and the kernel's count drop. */
-	SETTLE(ctr(s->gauge) == g0 && tls_stat("TlsCurrTxSw") == cur0);
-	g1 = ctr(s->gauge);
+	SETTLE(fx_sysctl_u64(s->gauge) == g0 &&
+	    tls_stat("TlsCurrTxSw") == cur0);
+	g1 = fx_sysctl_u64(s->gauge);
 	cur1 = tls_stat("TlsCurrTxSw");
 	if (g1 != g0 || cur1 != cur0) {
 		tap_diag("after close: %s %llu (was %llu), TlsCurrTxSw %lld "
@@ -860,9 +827,9 @@ case_switch(const struct ksuite *s, int si)
 	bool ok = true;
 
 	kkeys_init(&k, s, si + 10);
-	CHECK(set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
-	sw0 = ctr("kern.ipc.tls.stats.switch_to_ifnet");
-	fail0 = ctr("kern.ipc.tls.stats.switch_failed");
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
+	sw0 = fx_sysctl_u64("kern.ipc.tls.stats.switch_to_ifnet");
+	fail0 = fx_sysctl_u64("kern.ipc.tls.stats.switch_failed");
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
 	/* Bounded kernel buffers: the fill below stays small. */
 	setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
@@ -938,8 +905,8 @@ case_switch(const struct ksuite *s, int si)
 	}
 	if (r == 0 && seq_sw >= 0)
 		CHECK(kernel_holds(fds[0], s, &k, (uint64_t)seq_sw));
-	CHECK(ctr("kern.ipc.tls.stats.switch_to_ifnet") == sw0 + 1);
-	CHECK(ctr("kern.ipc.tls.stats.switch_failed") == fail0);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_to_ifnet") == sw0 + 1);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_failed") == fail0);
 	pre_recs = seq_sw >= 0 ? (size_t)((uint64_t)seq_sw - s->seq) : 0;
 	tap_diag("%s: %zu records made in software, %zu bytes of them "
 	    "written non-blocking with the peer held (software calls %.1f s, "
@@ -947,7 +914,7 @@ case_switch(const struct ksuite *s, int si)
 	    t2 - t1);
 
 	/* Kernel: more of every kind of call. */
-	rec1 = ctr("kern.ipc.tls.stats.tx_records");
+	rec1 = fx_sysctl_u64("kern.ipc.tls.stats.tx_records");
 	ok = ok && k_write(fds[0], &x, wdata + wo, 200000);
 	wo += 200000;
 	ok = ok && k_typed(fds[0], &x, TLS_RLTYPE_ALERT, wdata + wo, 2);
@@ -960,7 +927,7 @@ case_switch(const struct ksuite *s, int si)
 	if (wo > WDATA_LEN)
 		abort();
 	seq_end = next_seq(fds[0]);
-	rec2 = ctr("kern.ipc.tls.stats.tx_records");
+	rec2 = fx_sysctl_u64("kern.ipc.tls.stats.tx_records");
 	if (rec2 != rec1) {
 		tap_diag("ktls encrypted %llu records after the switch",
 		    (unsigned long long)(rec2 - rec1));
@@ -1043,15 +1010,15 @@ case_refusals(void)
 
 	/* Enabled in the kernel: it cannot come back. */
 	kkeys_init(&k, s, 40);
-	CHECK(set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
 	CHECK(ktls_setsockopt(fds[0], IPPROTO_TCP, TCP_TXTLS_ENABLE, &k.en,
 	    sizeof(k.en)) == 0);
 	if (mode_of(fds[0]) == TCP_TLS_MODE_IFNET)
 		installed++;
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_IFNET);
-	fail0 = ctr("kern.ipc.tls.stats.switch_failed");
-	tosw0 = ctr("kern.ipc.tls.stats.switch_to_sw");
+	fail0 = fx_sysctl_u64("kern.ipc.tls.stats.switch_failed");
+	tosw0 = fx_sysctl_u64("kern.ipc.tls.stats.switch_to_sw");
 	r = set_mode(fds[0], TCP_TLS_MODE_SW);
 	e = errno;
 	if (r != -1 || e != EOPNOTSUPP) {
@@ -1060,8 +1027,8 @@ case_refusals(void)
 		tap_case_failed = 1;
 	}
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_IFNET);
-	CHECK(ctr("kern.ipc.tls.stats.switch_failed") == fail0 + 1);
-	CHECK(ctr("kern.ipc.tls.stats.switch_to_sw") == tosw0);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_failed") == fail0 + 1);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_to_sw") == tosw0);
 	tap_result("IFNET -> SW: EOPNOTSUPP, mode stays IFNET, switch_failed "
 	    "+1, switch_to_sw unchanged");
 
@@ -1085,7 +1052,7 @@ case_refusals(void)
 
 	/* Switched live, then asked back: refused the same way. */
 	kkeys_init(&k, s, 41);
-	CHECK(set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
 	CHECK(ktls_setsockopt(fds[0], IPPROTO_TCP, TCP_TXTLS_ENABLE, &k.en,
 	    sizeof(k.en)) == 0);
@@ -1094,24 +1061,24 @@ case_refusals(void)
 	CHECK(set_mode(fds[0], TCP_TLS_MODE_IFNET) == 0);
 	if (mode_of(fds[0]) == TCP_TLS_MODE_IFNET)
 		installed++;
-	fail0 = ctr("kern.ipc.tls.stats.switch_failed");
+	fail0 = fx_sysctl_u64("kern.ipc.tls.stats.switch_failed");
 	r = set_mode(fds[0], TCP_TLS_MODE_SW);
 	e = errno;
 	CHECK(r == -1 && e == EOPNOTSUPP);
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_IFNET);
-	CHECK(ctr("kern.ipc.tls.stats.switch_failed") == fail0 + 1);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_failed") == fail0 + 1);
 	CHECK(finish_session(fds[0], fds[1], &k.en, s->seq, 100));
 	close(fds[1]);
 	tap_result("a session switched live: IFNET -> SW is EOPNOTSUPP too");
 
 	/* A suite Linux has no kTLS for stays in software. */
 	fx_keys_init(&fk, fx_suite_by_name("TLS1.2-AES-128-CBC-SHA256"), 9);
-	CHECK(set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
 	CHECK(ktls_setsockopt(fds[0], IPPROTO_TCP, TCP_TXTLS_ENABLE, &fk.en,
 	    sizeof(fk.en)) == 0);
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_SW);
-	fail0 = ctr("kern.ipc.tls.stats.switch_failed");
+	fail0 = fx_sysctl_u64("kern.ipc.tls.stats.switch_failed");
 	r = set_mode(fds[0], TCP_TLS_MODE_IFNET);
 	e = errno;
 	if (r != -1 || e != EOPNOTSUPP) {
@@ -1120,12 +1087,12 @@ case_refusals(void)
 		tap_case_failed = 1;
 	}
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_SW);
-	CHECK(ctr("kern.ipc.tls.stats.switch_failed") == fail0 + 1);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_failed") == fail0 + 1);
 	CHECK(finish_session(fds[0], fds[1], &fk.en, 9, 20000));
 	close(fds[1]);
 	tap_result("TLS1.2-AES-128-CBC-SHA256 with ifnet.permitted 1 stays SW; "
 	    "SW -> IFNET: EOPNOTSUPP, switch_failed +1; its records decrypt");
-	CHECK(set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
 }
 
 /* (d) Every suite in the kernel at once. */
@@ -1137,10 +1104,10 @@ case_tls_stat(void)
 	uint64_t gcm0, cha0, act0, gcm1, cha1, act1;
 	long long cur0, cur1;
 
-	CHECK(set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
-	gcm0 = ctr("kern.ipc.tls.ifnet.gcm");
-	cha0 = ctr("kern.ipc.tls.ifnet.chacha20");
-	act0 = ctr("kern.ipc.tls.stats.active");
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
+	gcm0 = fx_sysctl_u64("kern.ipc.tls.ifnet.gcm");
+	cha0 = fx_sysctl_u64("kern.ipc.tls.ifnet.chacha20");
+	act0 = fx_sysctl_u64("kern.ipc.tls.stats.active");
 	cur0 = tls_stat("TlsCurrTxSw");
 	for (int i = 0; i < NSUITES; i++) {
 		kkeys_init(&k[i], &suites[i], 50 + i);
@@ -1153,15 +1120,16 @@ case_tls_stat(void)
 		    &k[i].en, sizeof(k[i].en)) == 0);
 		if (mode_of(fds[i][0]) == TCP_TLS_MODE_IFNET) {
 			installed++;
-			if (suites[i].algorithm == CRYPTO_CHACHA20_POLY1305)
+			if (suites[i].ls.l->algorithm ==
+			    CRYPTO_CHACHA20_POLY1305)
 				nchacha++;
 			else
 				ngcm++;
 		}
 	}
-	gcm1 = ctr("kern.ipc.tls.ifnet.gcm");
-	cha1 = ctr("kern.ipc.tls.ifnet.chacha20");
-	act1 = ctr("kern.ipc.tls.stats.active");
+	gcm1 = fx_sysctl_u64("kern.ipc.tls.ifnet.gcm");
+	cha1 = fx_sysctl_u64("kern.ipc.tls.ifnet.chacha20");
+	act1 = fx_sysctl_u64("kern.ipc.tls.stats.active");
 	cur1 = tls_stat("TlsCurrTxSw");
 	tap_diag("%d sessions open: ifnet.gcm %llu -> %llu, ifnet.chacha20 "
 	    "%llu -> %llu, stats.active %llu -> %llu, TlsCurrTxSw %lld -> %lld",
@@ -1181,13 +1149,13 @@ case_tls_stat(void)
 		    suites[i].seq, 1000 + (size_t)i));
 		close(fds[i][1]);
 	}
-	SETTLE(ctr("kern.ipc.tls.ifnet.gcm") == gcm0 &&
-	    ctr("kern.ipc.tls.ifnet.chacha20") == cha0 &&
-	    ctr("kern.ipc.tls.stats.active") == act0 &&
+	SETTLE(fx_sysctl_u64("kern.ipc.tls.ifnet.gcm") == gcm0 &&
+	    fx_sysctl_u64("kern.ipc.tls.ifnet.chacha20") == cha0 &&
+	    fx_sysctl_u64("kern.ipc.tls.stats.active") == act0 &&
 	    tls_stat("TlsCurrTxSw") == cur0);
-	gcm1 = ctr("kern.ipc.tls.ifnet.gcm");
-	cha1 = ctr("kern.ipc.tls.ifnet.chacha20");
-	act1 = ctr("kern.ipc.tls.stats.active");
+	gcm1 = fx_sysctl_u64("kern.ipc.tls.ifnet.gcm");
+	cha1 = fx_sysctl_u64("kern.ipc.tls.ifnet.chacha20");
+	act1 = fx_sysctl_u64("kern.ipc.tls.stats.active");
 	cur1 = tls_stat("TlsCurrTxSw");
 	if (gcm1 != gcm0 || cha1 != cha0 || act1 != act0 || cur1 != cur0) {
 		tap_diag("after close: ifnet.gcm %llu, ifnet.chacha20 %llu, "
@@ -1196,7 +1164,7 @@ case_tls_stat(void)
 		    (unsigned long long)act1, cur1);
 		tap_case_failed = 1;
 	}
-	CHECK(set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
 	tap_result("/proc/net/tls_stat: %d sessions in the kernel at once: "
 	    "TlsCurrTxSw +%d == ifnet.gcm +%d + ifnet.chacha20 +%d, "
 	    "stats.active +%d; all back after close", n, ngcm + nchacha, ngcm,
@@ -1212,6 +1180,7 @@ main(void)
 	double t0;
 
 	fx_watchdog(200);
+	suites_init();
 	if (fx_tcp_pair(AF_INET, fds) != 0) {
 		printf("Bail out! no loopback TCP connection: %s\n",
 		    strerror(errno));
@@ -1232,8 +1201,8 @@ main(void)
 	CHECK(tx0 >= 0 && tls_stat("TlsCurrTxSw") >= 0);
 	CHECK(ktls_sysctl_get("kern.ipc.tls.ifnet.permitted", &v, &len) == 0 &&
 	    len == sizeof(int) && v == 0);
-	CHECK(set_int("kern.ipc.tls.enable", 1) == 0);
-	CHECK(set_int("kern.ipc.tls.autocork_us", 0) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.enable", 1) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.autocork_us", 0) == 0);
 	tap_result("kernel TLS here (/proc/net/tls_stat); "
 	    "kern.ipc.tls.ifnet.permitted is 0 by default");
 

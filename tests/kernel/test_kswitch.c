@@ -22,25 +22,11 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "linux_tls.h"		/* TCP_ULP where libc has none */
 #include "tap.h"
-
-#ifndef TCP_ULP
-#define TCP_ULP		31
-#endif
 
 #define TOOL		"/t/ktls-switch"
 #define CHUNK		(256 * 1024)
-
-static uint64_t
-ctr(const char *name)
-{
-	uint64_t v = 0;
-	size_t len = sizeof(v);
-
-	if (ktls_sysctl_get(name, &v, &len) != 0)
-		return (UINT64_MAX);
-	return (v);
-}
 
 /* The socket's own and its peer's address, as ktls-switch wants them. */
 static void
@@ -109,7 +95,7 @@ mode_of(int fd)
 static void
 case_switch(int family, const char *sname, const uint8_t *data)
 {
-	uint64_t to_ifnet = ctr("kern.ipc.tls.stats.switch_to_ifnet");
+	uint64_t to_ifnet = fx_sysctl_u64("kern.ipc.tls.stats.switch_to_ifnet");
 	char laddr[INET6_ADDRSTRLEN], faddr[INET6_ADDRSTRLEN];
 	char args[256], out[4096];
 	struct fx_keys k;
@@ -129,7 +115,8 @@ case_switch(int family, const char *sname, const uint8_t *data)
 	tap_diag("ktls-switch %s: exit %d: %s", args, rc, out);
 	CHECK(rc == 0 && strstr(out, "switched") != NULL);
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_IFNET);
-	CHECK(ctr("kern.ipc.tls.stats.switch_to_ifnet") == to_ifnet + 1);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_to_ifnet") ==
+	    to_ifnet + 1);
 	/* The program goes on writing: now the kernel frames it. */
 	for (int i = 0; i < 4; i++, sent += CHUNK)
 		CHECK(ktls_write(fds[0], data + sent, CHUNK) == CHUNK);

@@ -68,12 +68,9 @@
 #include <ktls.h>
 
 #include "fixture.h"
+#include "linux_info.h"
 #include "tap.h"
 #include "tlsdec.h"
-
-#ifndef SOL_TLS
-#define SOL_TLS		282
-#endif
 
 #define MAXREC		16384
 #define WAIT_MS		10000	/* a liveness bound, not a timing check */
@@ -87,50 +84,38 @@
  * otherwise Linux's form, salt || first explicit nonce, 12 bytes.
  */
 struct osuite {
-	const char	*name;
-	uint16_t	version;
-	uint16_t	cipher_type;
-	int		algorithm;
-	size_t		key_len, salt_len, iv_len;
+	const char	*name;		/* in fx_suites */
 	uint64_t	seq;		/* first record's sequence number */
 	uint64_t	nonce;		/* TLS 1.2 GCM: first explicit nonce */
 	bool		freebsd_iv;
 	size_t		overhead;	/* wire bytes a record adds */
+	struct fx_lsuite ls;		/* { 0 } here, set by suites_init() */
 };
 
-static const struct osuite suites[] = {
-	{ "TLS1.2-AES-128-GCM", TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_128,
-	    CRYPTO_AES_NIST_GCM_16, 16, 4, 8, 0x0102030405060708ULL,
-	    0x0102030405060708ULL, true, 5 + 8 + 16 },
-	{ "TLS1.2-AES-256-GCM", TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_256,
-	    CRYPTO_AES_NIST_GCM_16, 32, 4, 8, 7,
-	    0xfffffffffffffff0ULL, false, 5 + 8 + 16 },
-	{ "TLS1.2-CHACHA20-POLY1305", TLS_1_2_VERSION,
-	    TLS_CIPHER_CHACHA20_POLY1305, CRYPTO_CHACHA20_POLY1305, 32, 0, 12,
-	    1, 0, false, 5 + 16 },
-	{ "TLS1.3-AES-128-GCM", TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128,
-	    CRYPTO_AES_NIST_GCM_16, 16, 4, 8, 0, 0, false, 5 + 1 + 16 },
-	{ "TLS1.3-AES-256-GCM", TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_256,
-	    CRYPTO_AES_NIST_GCM_16, 32, 4, 8, 0xfffffff0ULL, 0, false,
-	    5 + 1 + 16 },
-	{ "TLS1.3-CHACHA20-POLY1305", TLS_1_3_VERSION,
-	    TLS_CIPHER_CHACHA20_POLY1305, CRYPTO_CHACHA20_POLY1305, 32, 0, 12,
-	    1000, 0, false, 5 + 1 + 16 },
+static struct osuite suites[] = {
+	{ "TLS1.2-AES-128-GCM", 0x0102030405060708ULL,
+	    0x0102030405060708ULL, true, 5 + 8 + 16, { 0 } },
+	{ "TLS1.2-AES-256-GCM", 7, 0xfffffffffffffff0ULL, false, 5 + 8 + 16,
+	    { 0 } },
+	{ "TLS1.2-CHACHA20-POLY1305", 1, 0, false, 5 + 16, { 0 } },
+	{ "TLS1.3-AES-128-GCM", 0, 0, false, 5 + 1 + 16, { 0 } },
+	{ "TLS1.3-AES-256-GCM", 0xfffffff0ULL, 0, false, 5 + 1 + 16, { 0 } },
+	{ "TLS1.3-CHACHA20-POLY1305", 1000, 0, false, 5 + 1 + 16, { 0 } },
 };
 #define NSUITES	((int)(sizeof(suites) / sizeof(suites[0])))
 
-union crypto_info {
-	struct tls_crypto_info			info;
-	struct tls12_crypto_info_aes_gcm_128	g128;
-	struct tls12_crypto_info_aes_gcm_256	g256;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
+static void
+suites_init(void)
+{
+	for (int i = 0; i < NSUITES; i++)
+		suites[i].ls = fx_lsuite_by_name(suites[i].name);
+}
 
 /* One suite's key material, and both forms of it. */
 struct okeys {
 	uint8_t			key[32], salt[4], iv[12], rec_seq[8];
 	uint8_t			en_iv[12];
-	union crypto_info	ci;
+	union ktls_linux_crypto_info ci;
 	socklen_t		cilen;
 	struct tls_enable	en;
 };
@@ -155,7 +140,7 @@ be64dec(const uint8_t *p)
 static void
 okeys_init(struct okeys *k, const struct osuite *s, int i)
 {
-	union crypto_info *ci = &k->ci;
+	union ktls_linux_crypto_info *ci = &k->ci;
 
 	memset(k, 0, sizeof(*k));
 	for (int j = 0; j < 32; j++)
@@ -164,64 +149,47 @@ okeys_init(struct okeys *k, const struct osuite *s, int i)
 		k->salt[j] = (uint8_t)(0x5a + 11 * i + j);
 	for (int j = 0; j < 12; j++)
 		k->iv[j] = (uint8_t)(0x90 + 5 * i + 3 * j);
-	if (s->salt_len != 0)		/* AES-GCM: iv is 8 bytes */
-		be64enc(k->iv, s->version == TLS_1_2_VERSION ? s->nonce :
+	if (s->ls.l->salt_len != 0)		/* AES-GCM: iv is 8 bytes */
+		be64enc(k->iv, s->ls.version == TLS_1_2_VERSION ? s->nonce :
 		    be64dec(k->iv));
 	be64enc(k->rec_seq, s->seq);
 
-	ci->info.version = s->version;
-	ci->info.cipher_type = s->cipher_type;
-	switch (s->cipher_type) {
-	case TLS_CIPHER_AES_GCM_128:
-		memcpy(ci->g128.key, k->key, 16);
-		memcpy(ci->g128.salt, k->salt, 4);
-		memcpy(ci->g128.iv, k->iv, 8);
-		memcpy(ci->g128.rec_seq, k->rec_seq, 8);
-		k->cilen = sizeof(ci->g128);
-		break;
-	case TLS_CIPHER_AES_GCM_256:
-		memcpy(ci->g256.key, k->key, 32);
-		memcpy(ci->g256.salt, k->salt, 4);
-		memcpy(ci->g256.iv, k->iv, 8);
-		memcpy(ci->g256.rec_seq, k->rec_seq, 8);
-		k->cilen = sizeof(ci->g256);
-		break;
-	default:
-		memcpy(ci->chacha.key, k->key, 32);
-		memcpy(ci->chacha.iv, k->iv, 12);
-		memcpy(ci->chacha.rec_seq, k->rec_seq, 8);
-		k->cilen = sizeof(ci->chacha);
-		break;
-	}
+	memcpy(k->en_iv, k->salt, s->ls.l->salt_len);
+	memcpy(k->en_iv + s->ls.l->salt_len, k->iv, s->ls.l->iv_len);
+	k->cilen = (socklen_t)ktls_linux_info_fill(s->ls.l, ci, s->ls.version,
+	    k->key, k->en_iv, k->rec_seq);
 
-	memcpy(k->en_iv, k->salt, s->salt_len);
-	memcpy(k->en_iv + s->salt_len, k->iv, s->iv_len);
 	k->en.cipher_key = k->key;
-	k->en.cipher_key_len = (int)s->key_len;
+	k->en.cipher_key_len = (int)s->ls.l->key_len;
 	k->en.iv = k->en_iv;
 	k->en.iv_len = s->freebsd_iv ? 4 : 12;
-	k->en.cipher_algorithm = s->algorithm;
+	k->en.cipher_algorithm = s->ls.l->algorithm;
 	k->en.tls_vmajor = TLS_MAJOR_VER_ONE;
-	k->en.tls_vminor = s->version == TLS_1_3_VERSION ?
+	k->en.tls_vminor = s->ls.version == TLS_1_3_VERSION ?
 	    TLS_MINOR_VER_THREE : TLS_MINOR_VER_TWO;
 	memcpy(k->en.rec_seq, k->rec_seq, 8);
 }
 
-/* The rec_seq and iv fields of a crypto_info of suite s. */
+/*
+ * The rec_seq and iv fields of a crypto_info of suite s, by <linux/tls.h>'s
+ * names: what the kernel gives back is read without linux_tls.h's offsets.
+ */
 static const uint8_t *
-ci_rec_seq(const struct osuite *s, const union crypto_info *ci)
+ci_rec_seq(const struct osuite *s, const union ktls_linux_crypto_info *ci)
 {
-	return (s->cipher_type == TLS_CIPHER_CHACHA20_POLY1305 ?
-	    ci->chacha.rec_seq : s->cipher_type == TLS_CIPHER_AES_GCM_256 ?
-	    ci->g256.rec_seq : ci->g128.rec_seq);
+	uint16_t t = s->ls.l->cipher_type;
+
+	return (t == TLS_CIPHER_CHACHA20_POLY1305 ? ci->chacha.rec_seq :
+	    t == TLS_CIPHER_AES_GCM_256 ? ci->g256.rec_seq : ci->g128.rec_seq);
 }
 
 static const uint8_t *
-ci_iv(const struct osuite *s, const union crypto_info *ci)
+ci_iv(const struct osuite *s, const union ktls_linux_crypto_info *ci)
 {
-	return (s->cipher_type == TLS_CIPHER_CHACHA20_POLY1305 ?
-	    ci->chacha.iv : s->cipher_type == TLS_CIPHER_AES_GCM_256 ?
-	    ci->g256.iv : ci->g128.iv);
+	uint16_t t = s->ls.l->cipher_type;
+
+	return (t == TLS_CIPHER_CHACHA20_POLY1305 ? ci->chacha.iv :
+	    t == TLS_CIPHER_AES_GCM_256 ? ci->g256.iv : ci->g128.iv);
 }
 
 /*
@@ -783,7 +751,7 @@ suite_case(const struct osuite *s, int si, const char *tag)
 	struct side sd[2];
 	struct model m = { .overhead = s->overhead };
 	struct ktls_tx_info ti;
-	union crypto_info back;
+	union ktls_linux_crypto_info back;
 	socklen_t blen;
 	size_t dpos = 0, want = 0, got, len;
 	int ffd = -1;
@@ -859,10 +827,10 @@ suite_case(const struct osuite *s, int si, const char *tag)
 		}
 		/* salt || next explicit nonce, or the static IV */
 		CHECK(ti.iv_len == 12);
-		CHECK(memcmp(ti.iv, k.salt, s->salt_len) == 0);
-		CHECK(memcmp(ti.iv + s->salt_len, ci_iv(s, &back),
-		    s->salt_len ? 8 : 12) == 0);
-		CHECK(memcmp(ti.cipher_key, k.key, s->key_len) == 0);
+		CHECK(memcmp(ti.iv, k.salt, s->ls.l->salt_len) == 0);
+		CHECK(memcmp(ti.iv + s->ls.l->salt_len, ci_iv(s, &back),
+		    s->ls.l->salt_len ? 8 : 12) == 0);
+		CHECK(memcmp(ti.cipher_key, k.key, s->ls.l->key_len) == 0);
 	}
 	tap_result("%s: live state: ktls_get_tx() == getsockopt(SOL_TLS, "
 	    "TLS_TX) (next sequence %llu)", name,
@@ -1055,10 +1023,11 @@ out:
 int
 main(void)
 {
-	int fds[2], r, e, one = 1, zero = 0;
+	int fds[2], r, e, zero = 0;
 	double t0, t1;
 
 	fx_watchdog(150);
+	suites_init();
 	if (fx_tcp_pair(AF_INET, fds) != 0) {
 		printf("Bail out! no loopback TCP connection: %s\n",
 		    strerror(errno));
@@ -1076,7 +1045,7 @@ main(void)
 		tap_diag("setsockopt(TCP_ULP, \"tls\"): %s", strerror(e));
 	CHECK(r == 0);
 	/* ktls in software: enabled, not permitted to use the kernel. */
-	CHECK(ktls_sysctl_set("kern.ipc.tls.enable", &one, sizeof(one)) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.enable", 1) == 0);
 	if (ktls_sysctl_set("kern.ipc.tls.ifnet.permitted", &zero,
 	    sizeof(zero)) != 0 && errno != ENOENT)
 		CHECK(0);
@@ -1091,11 +1060,9 @@ main(void)
 	for (int i = 0; i < NSUITES; i++)
 		suite_case(&suites[i], i, "");
 	/* Autocork holds a small record back, never changes it. */
-	CHECK(ktls_sysctl_set("kern.ipc.tls.autocork_us", &(int){ 2000 },
-	    sizeof(int)) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.autocork_us", 2000) == 0);
 	suite_case(&suites[3], 3, " (autocork_us 2000)");
-	CHECK(ktls_sysctl_set("kern.ipc.tls.autocork_us", &zero,
-	    sizeof(zero)) == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.autocork_us", 0) == 0);
 	t1 = fx_now_s();
 	for (int i = 0; i < NPROBES; i++)
 		probe_run(&probes[i], &suites[3], 3);
