@@ -21,10 +21,7 @@
 
 #include "ktls.h"
 #include "ktls_int.h"
-
-#ifndef SOL_TLS
-#define SOL_TLS		282
-#endif
+#include "../proto/linux_tls.h"	/* SOL_TLS: Linux's record-type level */
 
 /* Where the payload of the next records comes from. */
 struct ktls_src {

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -165,10 +166,30 @@ fx_sysctl_u64(const char *name)
 
 	/* A short read would be a tunable (an int), not a counter. */
 	if (ktls_sysctl_get(name, &v, &len) != 0 || len != sizeof(v)) {
+		int e = errno;
+
 		printf("# ktls_sysctl_get(%s): %s (len %zu)\n", name,
-		    strerror(errno), len);
+		    strerror(e), len);
 		fflush(stdout);
+		errno = e;
 		return (UINT64_MAX);
+	}
+	return (v);
+}
+
+int
+fx_sysctl_int(const char *name)
+{
+	int v = 0, e;
+	size_t len = sizeof(v);
+
+	if (ktls_sysctl_get(name, &v, &len) != 0 || len != sizeof(v)) {
+		e = errno;
+		printf("# ktls_sysctl_get(%s): %s (len %zu)\n", name,
+		    strerror(e), len);
+		fflush(stdout);
+		errno = e;
+		return (INT_MIN);
 	}
 	return (v);
 }
@@ -176,12 +197,14 @@ fx_sysctl_u64(const char *name)
 int
 fx_sysctl_set_int(const char *name, int v)
 {
-	int r = ktls_sysctl_set(name, &v, sizeof(v));
+	int r = ktls_sysctl_set(name, &v, sizeof(v)), e = errno;
 
 	if (r != 0) {
+		/* The caller may check errno: the diagnostic keeps it. */
 		printf("# ktls_sysctl_set(%s, %d): %s\n", name, v,
-		    strerror(errno));
+		    strerror(e));
 		fflush(stdout);
+		errno = e;
 	}
 	return (r);
 }

@@ -65,6 +65,7 @@ void	fx_enable_ktls(void);
  * tunable, 0 or -1 with a diagnostic.
  */
 uint64_t fx_sysctl_u64(const char *name);
+int	fx_sysctl_int(const char *name);	/* a tunable; INT_MIN: none */
 int	fx_sysctl_set_int(const char *name, int v);
 
 /* A record as the receiver decrypted it. */

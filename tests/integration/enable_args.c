@@ -175,7 +175,7 @@ bad_one(const struct bad *b, int family, uint32_t seed)
 	int fds[2], e;
 
 	active0 = settle();
-	offload0 = ctr(OFFLOAD);
+	offload0 = fx_sysctl_u64(OFFLOAD);
 	fx_keys_init(&k, suite(b->suite), 1);
 	memset(&eb, 0, sizeof(eb));
 	apply(&k, b, &len);
@@ -191,7 +191,7 @@ bad_one(const struct bad *b, int family, uint32_t seed)
 	fx_keys_init(&k, suite(b->suite), 1);
 	CHECK(enable_err(fds[0], &k.en, sizeof(k.en)) == 0);
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_SW);
-	CHECK(ctr(ACTIVE) == active0 + 1);
+	CHECK(fx_sysctl_u64(ACTIVE) == active0 + 1);
 	CHECK(ktls_close(fds[0]) == 0);
 	close(fds[1]);
 }
@@ -217,7 +217,7 @@ FAMILY_CASE(case_efault, family,
 	int fds[2];
 
 	active0 = settle();
-	offload0 = ctr(OFFLOAD);
+	offload0 = fx_sysctl_u64(OFFLOAD);
 	REQUIRE(fx_tcp_pair(family, fds) == 0, );
 	CHECK(enable_err(fds[0], NULL, sizeof(struct tls_enable)) == EFAULT);
 	check_untouched(fds, active0, offload0, 81);

@@ -45,34 +45,6 @@ suite(const char *name)
 	abort();
 }
 
-uint64_t
-ctr(const char *name)
-{
-	uint64_t v;
-	size_t len = sizeof(v);
-
-	if (ktls_sysctl_get(name, &v, &len) != 0 || len != sizeof(v))
-		return (UINT64_MAX);
-	return (v);
-}
-
-int
-tunable(const char *name)
-{
-	int v;
-	size_t len = sizeof(v);
-
-	if (ktls_sysctl_get(name, &v, &len) != 0 || len != sizeof(v))
-		return (INT_MIN);
-	return (v);
-}
-
-int
-set_tunable(const char *name, int v)
-{
-	return (ktls_sysctl_set(name, &v, sizeof(v)));
-}
-
 /*
  * Sessions are freed by whichever thread drops the last reference, so the
  * gauges settle a little after the call that started it.
@@ -83,7 +55,7 @@ ctr_wait(const char *name, uint64_t want, unsigned int ms)
 	uint64_t v;
 
 	for (unsigned int i = 0;; i++) {
-		v = ctr(name);
+		v = fx_sysctl_u64(name);
 		if (v == want || i >= ms)
 			return (v);
 		usleep(1000);

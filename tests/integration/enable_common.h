@@ -101,15 +101,11 @@ void	enable_begin(bool on);
 const char *family_name(int family);
 const struct fx_suite *suite(const char *name);
 
-/* A counter, or UINT64_MAX when it cannot be read (fails any check). */
-uint64_t ctr(const char *name);
+/* Counters and tunables: fx_sysctl_u64, fx_sysctl_int, fx_sysctl_set_int. */
 /* Poll a counter until it reads want, for at most about ms milliseconds. */
 uint64_t ctr_wait(const char *name, uint64_t want, unsigned int ms);
 /* No session left over from the case before (its count, 0 if none). */
 uint64_t settle(void);
-/* An int tunable, or INT_MIN when it cannot be read. */
-int	tunable(const char *name);
-int	set_tunable(const char *name, int v);
 
 /* ktls_setsockopt(TCP_TXTLS_ENABLE): 0, or the errno it failed with. */
 int	enable_err(int fd, const void *en, socklen_t len);
@@ -153,8 +149,8 @@ check_untouched(int fds[2], uint64_t active0, uint64_t offload0,
     uint32_t seed)
 {
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_NONE);
-	CHECK(ctr(ACTIVE) == active0);
-	CHECK(ctr(OFFLOAD) == offload0);
+	CHECK(fx_sysctl_u64(ACTIVE) == active0);
+	CHECK(fx_sysctl_u64(OFFLOAD) == offload0);
 	check_plain(fds[0], fds[1], seed);
 }
 

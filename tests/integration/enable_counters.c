@@ -32,31 +32,31 @@ CASE(case_enable_calls,
 	REQUIRE(pipe(p) == 0, );
 	tcp = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	REQUIRE(tcp >= 0, );
-	c0 = ctr(CALLS);
-	o0 = ctr(OFFLOAD);
+	c0 = fx_sysctl_u64(CALLS);
+	o0 = fx_sysctl_u64(OFFLOAD);
 
 	CHECK(enable_err(fds[0], &bad.en, sizeof(bad.en)) == EINVAL);
-	CHECK(ctr(CALLS) == c0 + 1 && ctr(OFFLOAD) == o0);
+	CHECK(fx_sysctl_u64(CALLS) == c0 + 1 && fx_sysctl_u64(OFFLOAD) == o0);
 	CHECK(enable_err(fds[0], NULL, sizeof(k.en)) == EFAULT);
-	CHECK(ctr(CALLS) == c0 + 2 && ctr(OFFLOAD) == o0);
+	CHECK(fx_sysctl_u64(CALLS) == c0 + 2 && fx_sysctl_u64(OFFLOAD) == o0);
 	CHECK(enable_err(tcp, &k.en, sizeof(k.en)) == ENOTCONN);
-	CHECK(ctr(CALLS) == c0 + 3 && ctr(OFFLOAD) == o0);
+	CHECK(fx_sysctl_u64(CALLS) == c0 + 3 && fx_sysctl_u64(OFFLOAD) == o0);
 	CHECK(enable_err(p[1], &k.en, sizeof(k.en)) == ENOTSOCK);
-	CHECK(ctr(CALLS) == c0 + 4 && ctr(OFFLOAD) == o0);
+	CHECK(fx_sysctl_u64(CALLS) == c0 + 4 && fx_sysctl_u64(OFFLOAD) == o0);
 	CHECK(enable_err(fds[0], &k.en, sizeof(k.en) - 1) == EINVAL);
-	CHECK(ctr(CALLS) == c0 + 5 && ctr(OFFLOAD) == o0);
+	CHECK(fx_sysctl_u64(CALLS) == c0 + 5 && fx_sysctl_u64(OFFLOAD) == o0);
 	CHECK(enable_err(fds[0], &k.en, sizeof(k.en)) == 0);
-	CHECK(ctr(CALLS) == c0 + 6 && ctr(OFFLOAD) == o0 + 1);
+	CHECK(fx_sysctl_u64(CALLS) == c0 + 6 && fx_sysctl_u64(OFFLOAD) == o0 + 1);
 	CHECK(enable_err(fds[0], &k.en, sizeof(k.en)) == EALREADY);
-	CHECK(ctr(CALLS) == c0 + 7 && ctr(OFFLOAD) == o0 + 1);
+	CHECK(fx_sysctl_u64(CALLS) == c0 + 7 && fx_sysctl_u64(OFFLOAD) == o0 + 1);
 	/* Not enable calls. */
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_SW);
 	CHECK(set_mode_err(fds[0], TCP_TLS_MODE_SW) == 0);
-	CHECK(ctr(CALLS) == c0 + 7 && ctr(OFFLOAD) == o0 + 1);
+	CHECK(fx_sysctl_u64(CALLS) == c0 + 7 && fx_sysctl_u64(OFFLOAD) == o0 + 1);
 	CHECK(ktls_close(fds[0]) == 0);
 	/* Closing does not undo the totals. */
 	CHECK(ctr_wait(ACTIVE, 0, 5000) == 0);
-	CHECK(ctr(CALLS) == c0 + 7 && ctr(OFFLOAD) == o0 + 1);
+	CHECK(fx_sysctl_u64(CALLS) == c0 + 7 && fx_sysctl_u64(OFFLOAD) == o0 + 1);
 	close(fds[1]);
 	close(tcp);
 	close(p[0]);
@@ -82,15 +82,15 @@ FAMILY_CASE(case_active_drain, family,
 	ssize_t n = 0;
 
 	active0 = settle();
-	o0 = ctr(OFFLOAD);
+	o0 = fx_sysctl_u64(OFFLOAD);
 	buf = malloc(CHUNK);
 	REQUIRE(buf != NULL, );
 	fx_keys_init(&k, suite(GCM13), 0);
 	REQUIRE(fx_tcp_pair(family, fds) == 0, );
 	setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
 	CHECK(enable_err(fds[0], &k.en, sizeof(k.en)) == 0);
-	CHECK(ctr(ACTIVE) == active0 + 1);
-	CHECK(ctr(OFFLOAD) == o0 + 1);
+	CHECK(fx_sysctl_u64(ACTIVE) == active0 + 1);
+	CHECK(fx_sysctl_u64(OFFLOAD) == o0 + 1);
 	/*
 	 * Nobody reads: fill the kernel socket and ktls's queue until a
 	 * non-blocking write says EAGAIN, so records are surely queued.
@@ -108,7 +108,7 @@ FAMILY_CASE(case_active_drain, family,
 	CHECK(accepted > 0);
 	CHECK(ktls_close(fds[0]) == 0);
 	usleep(200 * 1000);
-	CHECK(ctr(ACTIVE) == active0 + 1);
+	CHECK(fx_sysctl_u64(ACTIVE) == active0 + 1);
 	/* Now let it drain. */
 	rs = fx_rx_start(&rx, fds[1], &k.en, false);
 	CHECK(rs == 0);
@@ -121,7 +121,7 @@ FAMILY_CASE(case_active_drain, family,
 	CHECK(!rx.dec_failed);
 	CHECK(rx.read_errno == 0);
 	CHECK(rx.bytes == accepted);
-	CHECK(ctr(ACTIVE) == active0);
+	CHECK(fx_sysctl_u64(ACTIVE) == active0);
 	close(fds[1]);
 	fx_rx_free(&rx);
 	free(buf);
@@ -147,7 +147,7 @@ CASE(case_sw_gauges,
 
 	active0 = settle();
 	for (int c = 0; c < 3; c++)
-		want[c] = g0[c] = ctr(gauge[c]);
+		want[c] = g0[c] = fx_sysctl_u64(gauge[c]);
 	/* No session open, so every class reads 0. */
 	CHECK(g0[0] == 0 && g0[1] == 0 && g0[2] == 0);
 	for (size_t i = 0; i < NELEM(ss); i++) {
@@ -156,8 +156,8 @@ CASE(case_sw_gauges,
 		CHECK(enable_err(fds[i][0], &k.en, sizeof(k.en)) == 0);
 		want[ss[i].cls]++;
 		for (int c = 0; c < 3; c++)
-			CHECK(ctr(gauge[c]) == want[c]);
-		CHECK(ctr(ACTIVE) == active0 + i + 1);
+			CHECK(fx_sysctl_u64(gauge[c]) == want[c]);
+		CHECK(fx_sysctl_u64(ACTIVE) == active0 + i + 1);
 	}
 	for (size_t i = 0; i < NELEM(ss); i++) {
 		CHECK(ktls_close(fds[i][0]) == 0);
@@ -179,20 +179,20 @@ CASE(case_threads, "stats.threads is the number of online CPUs")
 
 	CHECK(ncpu > 0);
 	/* Sessions were enabled before this case: the pool is up. */
-	CHECK(ctr("kern.ipc.tls.stats.threads") == (uint64_t)ncpu);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.threads") == (uint64_t)ncpu);
 	for (int i = 0; i < 3; i++) {
 		fx_keys_init(&k, suite(GCM12), 0);
 		REQUIRE(fx_tcp_pair(AF_INET, fds[i]) == 0, );
 		CHECK(enable_err(fds[i][0], &k.en, sizeof(k.en)) == 0);
 	}
-	CHECK(ctr("kern.ipc.tls.stats.threads") == (uint64_t)ncpu);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.threads") == (uint64_t)ncpu);
 	for (int i = 0; i < 3; i++) {
 		CHECK(ktls_close(fds[i][0]) == 0);
 		close(fds[i][1]);
 	}
 	/* The pool outlives its sessions. */
 	CHECK(ctr_wait(ACTIVE, 0, 5000) == 0);
-	CHECK(ctr("kern.ipc.tls.stats.threads") == (uint64_t)ncpu);
+	CHECK(fx_sysctl_u64("kern.ipc.tls.stats.threads") == (uint64_t)ncpu);
 }
 
 int

@@ -110,24 +110,24 @@ FAMILY_CASE(case_kmode_refused, family,
 	    suite(CHACHA13) };
 
 	for (size_t i = 0; i < NELEM(suites); i++) {
-		uint64_t failed = ctr("kern.ipc.tls.stats.switch_failed");
-		uint64_t to_ifnet = ctr("kern.ipc.tls.stats.switch_to_ifnet");
+		uint64_t failed = fx_sysctl_u64("kern.ipc.tls.stats.switch_failed");
+		uint64_t to_ifnet = fx_sysctl_u64("kern.ipc.tls.stats.switch_to_ifnet");
 		struct fx_keys k;
 		int fds[2];
 
-		CHECK(set_tunable("kern.ipc.tls.ifnet.permitted", 1) == 0);
+		CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 1) == 0);
 		fx_keys_init(&k, suites[i], 5);
 		REQUIRE(fx_tcp_pair(family, fds) == 0, );
 		CHECK(enable_err(fds[0], &k.en, sizeof(k.en)) == 0);
 		CHECK(mode_of(fds[0]) == TCP_TLS_MODE_SW);
-		CHECK(ctr("kern.ipc.tls.ifnet.gcm") == 0);
-		CHECK(ctr("kern.ipc.tls.ifnet.chacha20") == 0);
+		CHECK(fx_sysctl_u64("kern.ipc.tls.ifnet.gcm") == 0);
+		CHECK(fx_sysctl_u64("kern.ipc.tls.ifnet.chacha20") == 0);
 		CHECK(set_mode_err(fds[0], TCP_TLS_MODE_IFNET) == EOPNOTSUPP);
 		CHECK(mode_of(fds[0]) == TCP_TLS_MODE_SW);
-		CHECK(ctr("kern.ipc.tls.stats.switch_failed") == failed + 1);
-		CHECK(ctr("kern.ipc.tls.stats.switch_to_ifnet") ==
+		CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_failed") == failed + 1);
+		CHECK(fx_sysctl_u64("kern.ipc.tls.stats.switch_to_ifnet") ==
 		    to_ifnet);
-		CHECK(set_tunable("kern.ipc.tls.ifnet.permitted", 0) == 0);
+		CHECK(fx_sysctl_set_int("kern.ipc.tls.ifnet.permitted", 0) == 0);
 		send_verify(fds, &k.en, w, NELEM(w), want, NELEM(want), 151);
 	}
 }

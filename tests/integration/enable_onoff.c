@@ -38,8 +38,8 @@ CASE(case_off_by_default,
 		REQUIRE(fx_tcp_pair(families[f], fds) == 0, );
 		CHECK(enable_err(fds[0], &k.en, sizeof(k.en)) == EOPNOTSUPP);
 		CHECK(mode_of(fds[0]) == TCP_TLS_MODE_NONE);
-		CHECK(ctr(ACTIVE) == 0);
-		CHECK(ctr(OFFLOAD) == 0);
+		CHECK(fx_sysctl_u64(ACTIVE) == 0);
+		CHECK(fx_sysctl_u64(OFFLOAD) == 0);
 		/* Refused, so the socket is an ordinary one. */
 		check_plain(fds[0], fds[1], 11 + (uint32_t)f);
 		close(fds[0]);
@@ -56,8 +56,8 @@ CASE(case_sysctl_turns_on,
 	struct fx_keys k;
 	int fds[2];
 
-	CHECK(set_tunable("kern.ipc.tls.enable", 1) == 0);
-	CHECK(tunable("kern.ipc.tls.enable") == 1);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.enable", 1) == 0);
+	CHECK(fx_sysctl_int("kern.ipc.tls.enable") == 1);
 	for (size_t f = 0; f < NELEM(families); f++) {
 		fx_keys_init(&k, suite(f ? GCM13 : GCM12), 5);
 		REQUIRE(fx_tcp_pair(families[f], fds) == 0, );
@@ -76,16 +76,16 @@ CASE(case_sysctl_turns_off,
 	int fds[2];
 
 	settle();
-	CHECK(set_tunable("kern.ipc.tls.enable", 0) == 0);
-	CHECK(tunable("kern.ipc.tls.enable") == 0);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.enable", 0) == 0);
+	CHECK(fx_sysctl_int("kern.ipc.tls.enable") == 0);
 	fx_keys_init(&k, suite(CHACHA13), 0);
 	REQUIRE(fx_tcp_pair(AF_INET, fds) == 0, );
 	CHECK(enable_err(fds[0], &k.en, sizeof(k.en)) == EOPNOTSUPP);
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_NONE);
-	CHECK(ctr(ACTIVE) == 0);
+	CHECK(fx_sysctl_u64(ACTIVE) == 0);
 	check_plain(fds[0], fds[1], 31);
-	CHECK(set_tunable("kern.ipc.tls.enable", 1) == 0);
-	CHECK(tunable("kern.ipc.tls.enable") == 1);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.enable", 1) == 0);
+	CHECK(fx_sysctl_int("kern.ipc.tls.enable") == 1);
 	CHECK(enable_err(fds[0], &k.en, sizeof(k.en)) == 0);
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_SW);
 	CHECK(ktls_close(fds[0]) == 0);

@@ -19,7 +19,7 @@ CASE(case_not_socket, "pipe and regular file: ENOTSOCK, writes pass through")
 	int p[2], ffd;
 
 	active0 = settle();
-	offload0 = ctr(OFFLOAD);
+	offload0 = fx_sysctl_u64(OFFLOAD);
 	fx_keys_init(&k, suite(GCM12), 0);
 	REQUIRE(pipe(p) == 0, );
 	CHECK(enable_err(p[1], &k.en, sizeof(k.en)) == ENOTSOCK);
@@ -37,8 +37,8 @@ CASE(case_not_socket, "pipe and regular file: ENOTSOCK, writes pass through")
 	CHECK(pread(ffd, in, sizeof(in), 0) == (ssize_t)sizeof(in) &&
 	    memcmp(in, out, sizeof(out)) == 0);
 	close(ffd);
-	CHECK(ctr(ACTIVE) == active0);
-	CHECK(ctr(OFFLOAD) == offload0);
+	CHECK(fx_sysctl_u64(ACTIVE) == active0);
+	CHECK(fx_sysctl_u64(OFFLOAD) == offload0);
 }
 
 CASE(case_bad_fd, "closed fd and -1: EBADF")
@@ -89,7 +89,7 @@ FAMILY_CASE(case_udp, family, "%s connected UDP socket: EINVAL, untouched")
 	int fds[2];
 
 	active0 = settle();
-	offload0 = ctr(OFFLOAD);
+	offload0 = fx_sysctl_u64(OFFLOAD);
 	fx_keys_init(&k, suite(GCM13), 0);
 	REQUIRE(udp_pair(family, fds) == 0, );
 	CHECK(enable_err(fds[0], &k.en, sizeof(k.en)) == EINVAL);
@@ -105,7 +105,7 @@ CASE(case_unix, "AF_UNIX stream socket: EINVAL, untouched")
 	int fds[2];
 
 	active0 = settle();
-	offload0 = ctr(OFFLOAD);
+	offload0 = fx_sysctl_u64(OFFLOAD);
 	fx_keys_init(&k, suite(GCM12), 0);
 	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0, );
 	CHECK(enable_err(fds[0], &k.en, sizeof(k.en)) == EINVAL);
@@ -153,7 +153,7 @@ FAMILY_CASE(case_unconnected, family, "%s unconnected TCP socket: ENOTCONN")
 	int fd, fresh;
 
 	active0 = settle();
-	offload0 = ctr(OFFLOAD);
+	offload0 = fx_sysctl_u64(OFFLOAD);
 	fx_keys_init(&k, suite(CHACHA12), 0);
 	/* Fresh from socket(2), and bound but not connected. */
 	fresh = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -166,8 +166,8 @@ FAMILY_CASE(case_unconnected, family, "%s unconnected TCP socket: ENOTCONN")
 	CHECK(enable_err(fd, &k.en, sizeof(k.en)) == ENOTCONN);
 	CHECK(mode_of(fd) == TCP_TLS_MODE_NONE);
 	close(fd);
-	CHECK(ctr(ACTIVE) == active0);
-	CHECK(ctr(OFFLOAD) == offload0);
+	CHECK(fx_sysctl_u64(ACTIVE) == active0);
+	CHECK(fx_sysctl_u64(OFFLOAD) == offload0);
 }
 
 FAMILY_CASE(case_listening, family, "%s listening TCP socket: ENOTCONN")
@@ -177,14 +177,14 @@ FAMILY_CASE(case_listening, family, "%s listening TCP socket: ENOTCONN")
 	int fd;
 
 	active0 = settle();
-	offload0 = ctr(OFFLOAD);
+	offload0 = fx_sysctl_u64(OFFLOAD);
 	fx_keys_init(&k, suite(GCM13), 0);
 	fd = tcp_bound(family, true);
 	REQUIRE(fd >= 0, );
 	CHECK(enable_err(fd, &k.en, sizeof(k.en)) == ENOTCONN);
 	CHECK(mode_of(fd) == TCP_TLS_MODE_NONE);
-	CHECK(ctr(ACTIVE) == active0);
-	CHECK(ctr(OFFLOAD) == offload0);
+	CHECK(fx_sysctl_u64(ACTIVE) == active0);
+	CHECK(fx_sysctl_u64(OFFLOAD) == offload0);
 	close(fd);
 }
 
@@ -203,7 +203,7 @@ twice(const char *first, const char *second, int family)
 	int fds[2];
 
 	active0 = settle();
-	offload0 = ctr(OFFLOAD);
+	offload0 = fx_sysctl_u64(OFFLOAD);
 	fx_keys_init(&k1, suite(first), 0x1000);
 	fx_keys_init(&k2, suite(second), 0x2000);
 	REQUIRE(fx_tcp_pair(family, fds) == 0, );
@@ -211,8 +211,8 @@ twice(const char *first, const char *second, int family)
 	CHECK(enable_err(fds[0], &k2.en, sizeof(k2.en)) == EALREADY);
 	CHECK(enable_err(fds[0], &k1.en, sizeof(k1.en)) == EALREADY);
 	CHECK(mode_of(fds[0]) == TCP_TLS_MODE_SW);
-	CHECK(ctr(ACTIVE) == active0 + 1);
-	CHECK(ctr(OFFLOAD) == offload0 + 1);
+	CHECK(fx_sysctl_u64(ACTIVE) == active0 + 1);
+	CHECK(fx_sysctl_u64(OFFLOAD) == offload0 + 1);
 	send_verify(fds, &k1.en, w, 2, want, 3, 121);
 }
 
@@ -256,7 +256,7 @@ FAMILY_CASE(case_twice_dup, family,
 	int fds[2], d, e;
 
 	active0 = settle();
-	offload0 = ctr(OFFLOAD);
+	offload0 = fx_sysctl_u64(OFFLOAD);
 	fx_keys_init(&k1, suite(GCM13), 0x10);
 	fx_keys_init(&k2, suite(GCM13), 0x20);
 	REQUIRE(fx_tcp_pair(family, fds) == 0, );
@@ -267,8 +267,8 @@ FAMILY_CASE(case_twice_dup, family,
 	if (e != EALREADY)
 		tap_diag("enable on dup(fd) gave %d, want EALREADY", e);
 	CHECK(e == EALREADY);
-	CHECK(ctr(ACTIVE) == active0 + 1);
-	CHECK(ctr(OFFLOAD) == offload0 + 1);
+	CHECK(fx_sysctl_u64(ACTIVE) == active0 + 1);
+	CHECK(fx_sysctl_u64(OFFLOAD) == offload0 + 1);
 	/* ktls_close: the dup's session too, if the engine made one. */
 	CHECK(ktls_close(d) == 0);
 	send_verify(fds, &k1.en, w, 1, want, 1, 125);

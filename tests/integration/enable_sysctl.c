@@ -109,7 +109,7 @@ CASE(case_sysctl_eperm, "sysctl: setting a counter gives EPERM")
 	settle();
 	for (size_t i = 0; i < NELEM(known_counters); i++) {
 		const char *n = known_counters[i];
-		uint64_t before = ctr(n);
+		uint64_t before = fx_sysctl_u64(n);
 
 		errno = 0;
 		CHECK(ktls_sysctl_set(n, &big, sizeof(big)) == -1 &&
@@ -117,7 +117,7 @@ CASE(case_sysctl_eperm, "sysctl: setting a counter gives EPERM")
 		errno = 0;
 		CHECK(ktls_sysctl_set(n, &small, sizeof(small)) == -1 &&
 		    errno == EPERM);
-		CHECK(ctr(n) == before);
+		CHECK(fx_sysctl_u64(n) == before);
 	}
 }
 
@@ -130,14 +130,14 @@ CASE(case_sysctl_autocork_range,
 	static const int badv[] = { -1, 100001, INT_MIN, INT_MAX };
 
 	for (size_t i = 0; i < NELEM(good); i++) {
-		CHECK(set_tunable("kern.ipc.tls.autocork_us", good[i]) == 0);
-		CHECK(tunable("kern.ipc.tls.autocork_us") == good[i]);
+		CHECK(fx_sysctl_set_int("kern.ipc.tls.autocork_us", good[i]) == 0);
+		CHECK(fx_sysctl_int("kern.ipc.tls.autocork_us") == good[i]);
 	}
 	for (size_t i = 0; i < NELEM(badv); i++) {
 		errno = 0;
-		CHECK(set_tunable("kern.ipc.tls.autocork_us", badv[i]) == -1 &&
+		CHECK(fx_sysctl_set_int("kern.ipc.tls.autocork_us", badv[i]) == -1 &&
 		    errno == EINVAL);
-		CHECK(tunable("kern.ipc.tls.autocork_us") == 0);
+		CHECK(fx_sysctl_int("kern.ipc.tls.autocork_us") == 0);
 	}
 }
 
@@ -149,18 +149,18 @@ CASE(case_sysctl_maxlen_range,
 	static const int badv[] = { 0, 16385, -1, INT_MIN, INT_MAX, 32768 };
 
 	for (size_t i = 0; i < NELEM(good); i++) {
-		CHECK(set_tunable("kern.ipc.tls.maxlen", good[i]) == 0);
-		CHECK(tunable("kern.ipc.tls.maxlen") == good[i]);
+		CHECK(fx_sysctl_set_int("kern.ipc.tls.maxlen", good[i]) == 0);
+		CHECK(fx_sysctl_int("kern.ipc.tls.maxlen") == good[i]);
 	}
 	for (size_t i = 0; i < NELEM(badv); i++) {
 		errno = 0;
-		CHECK(set_tunable("kern.ipc.tls.maxlen", badv[i]) == -1 &&
+		CHECK(fx_sysctl_set_int("kern.ipc.tls.maxlen", badv[i]) == -1 &&
 		    errno == EINVAL);
 		/* Refused: the last good value stays. */
-		CHECK(tunable("kern.ipc.tls.maxlen") == 16383);
+		CHECK(fx_sysctl_int("kern.ipc.tls.maxlen") == 16383);
 	}
-	CHECK(set_tunable("kern.ipc.tls.maxlen", 16384) == 0);
-	CHECK(tunable("kern.ipc.tls.maxlen") == 16384);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.maxlen", 16384) == 0);
+	CHECK(fx_sysctl_int("kern.ipc.tls.maxlen") == 16384);
 }
 
 /* A new value of the wrong size: EINVAL, the value stays. */
@@ -170,13 +170,13 @@ CASE(case_sysctl_newlen, "sysctl: a new value of the wrong size gives EINVAL")
 	int64_t v8 = 1000;
 
 	for (size_t i = 0; i < NELEM(known_tunables); i++) {
-		int before = tunable(known_tunables[i]);
+		int before = fx_sysctl_int(known_tunables[i]);
 
 		for (size_t j = 0; j < NELEM(lens); j++) {
 			errno = 0;
 			CHECK(ktls_sysctl_set(known_tunables[i], &v8,
 			    lens[j]) == -1 && errno == EINVAL);
-			CHECK(tunable(known_tunables[i]) == before);
+			CHECK(fx_sysctl_int(known_tunables[i]) == before);
 		}
 	}
 }
@@ -240,14 +240,14 @@ maxlen_wire(const char *sname, int family, int maxlen,
 	int fds[2];
 
 	settle();
-	CHECK(set_tunable("kern.ipc.tls.maxlen", maxlen) == 0);
-	CHECK(tunable("kern.ipc.tls.maxlen") == maxlen);
+	CHECK(fx_sysctl_set_int("kern.ipc.tls.maxlen", maxlen) == 0);
+	CHECK(fx_sysctl_int("kern.ipc.tls.maxlen") == maxlen);
 	fx_keys_init(&k, suite(sname), 77);
 	REQUIRE(fx_tcp_pair(family, fds) == 0, );
 	CHECK(enable_err(fds[0], &k.en, sizeof(k.en)) == 0);
 	send_verify(fds, &k.en, w, nw, want, nwant, (uint32_t)maxlen);
 	/* Back to the default whatever happened. */
-	set_tunable("kern.ipc.tls.maxlen", TLS_MAX_MSG_SIZE_V10_2);
+	fx_sysctl_set_int("kern.ipc.tls.maxlen", TLS_MAX_MSG_SIZE_V10_2);
 }
 
 /* The writes, the records they must leave as, and the case's name. */
@@ -282,7 +282,7 @@ case_maxlen(void)
 		    maxlen_cases[i].nwant);
 		tap_result("%s", maxlen_cases[i].name);
 	}
-	set_tunable("kern.ipc.tls.maxlen", TLS_MAX_MSG_SIZE_V10_2);
+	fx_sysctl_set_int("kern.ipc.tls.maxlen", TLS_MAX_MSG_SIZE_V10_2);
 }
 
 int
