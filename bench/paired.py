@@ -208,22 +208,6 @@ def measure(pair, what, rounds, secs, big_bytes, log=rb.log):
     return out
 
 
-def make_files(tmp, big_bytes):
-    www = os.path.join(tmp, "www")
-    os.makedirs(www)
-    block = os.urandom(1 << 20)
-    with open(os.path.join(www, "big"), "wb") as f:
-        for _ in range(big_bytes >> 20):
-            f.write(block)
-    for name, size in (("f1k", 1024), ("f64k", 65536)):
-        with open(os.path.join(www, name), "wb") as f:
-            f.write(os.urandom(size))
-    with open(os.path.join(www, "big"), "rb") as f:
-        while f.read(8 << 20):
-            pass
-    return www
-
-
 def enter_netns(argv):
     if os.environ.get(NETNS_MARK) == "1" or \
             os.environ.get(rb.NETNS_MARK) == "1":
@@ -267,7 +251,7 @@ def main():
             a[0], b[0], meta["cpu"]["model"], ", ".join(
                 f for f, on in meta["cpu"]["flags"].items() if on)))
         tmp = tempfile.mkdtemp(prefix="ktls-paired.")
-        pair = Pair(tmp, make_files(tmp, big), a, b, server_cpu,
+        pair = Pair(tmp, rb.make_www(tmp, big), a, b, server_cpu,
                     client_cpu)
         try:
             pair.start()

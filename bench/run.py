@@ -334,6 +334,24 @@ def seccomp_state(pid):
     raise BenchError("/proc/%d/status has no Seccomp line" % pid)
 
 
+def make_www(tmp, big_bytes):
+    """tmp/www: big (big_bytes, in the page cache), f1k, f64k."""
+    www = os.path.join(tmp, "www")
+    os.makedirs(www)
+    block = os.urandom(1 << 20)
+    with open(os.path.join(www, "big"), "wb") as f:
+        for _ in range(big_bytes >> 20):
+            f.write(block)
+    for name, size in (("f1k", 1024), ("f64k", 65536)):
+        with open(os.path.join(www, name), "wb") as f:
+            f.write(os.urandom(size))
+    # Into the page cache (and read once, for good measure).
+    with open(os.path.join(www, "big"), "rb") as f:
+        while f.read(8 << 20):
+            pass
+    return www
+
+
 def run_checked(cmd, timeout, what, env=None):
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -382,20 +400,7 @@ class Bench:
     # ------------------------------------------------------------ files
 
     def make_files(self):
-        www = os.path.join(self.tmp, "www")
-        os.makedirs(www)
-        block = os.urandom(1 << 20)
-        with open(os.path.join(www, "big"), "wb") as f:
-            for _ in range(self.big_bytes >> 20):
-                f.write(block)
-        for name, size in (("f1k", 1024), ("f64k", 65536)):
-            with open(os.path.join(www, name), "wb") as f:
-                f.write(os.urandom(size))
-        # Into the page cache (and read once, for good measure).
-        with open(os.path.join(www, "big"), "rb") as f:
-            while f.read(8 << 20):
-                pass
-        return www
+        return make_www(self.tmp, self.big_bytes)
 
     def start_servers(self, www, servers=None):
         """servers: (mode, ktls-run or None, env) of each; by default the
