@@ -104,6 +104,17 @@ main(int argc, char **argv)
 	if ((rec = calloc(1, ktls_suite_record_len(ktls_suite_get(0), 16384) +
 	    KTLS_MAX_OVERHEAD)) == NULL)
 		return (1);
+	/* Each backend's code path on this CPU, first. */
+	for (unsigned int bi = 0; (be = ktls_backend_get(bi)) != NULL; bi++) {
+		const char *path = be->path == NULL ? "one path" :
+		    be->path() != NULL ? be->path() : "declines on this CPU";
+
+		if (json)
+			printf("{\"backend\": \"%s\", \"path\": \"%s\"}\n",
+			    be->name, path);
+		else
+			printf("# %s: %s\n", be->name, path);
+	}
 	if (!json)
 		printf("%-10s %-28s %7s %8s\n", "backend", "suite", "record",
 		    "GB/s");

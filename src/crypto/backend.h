@@ -69,6 +69,11 @@ struct ktls_backend {
 	int	(*encrypt)(struct ktls_cctx *ctx, const struct ktls_crypt_op *op);
 	/* Wipe and free the context. */
 	void	(*free)(struct ktls_cctx *ctx);
+	/*
+	 * The code path the backend runs on this CPU ("avx512"...), or NULL
+	 * when it declines every suite here (may be NULL: one path).
+	 */
+	const char *(*path)(void);
 };
 
 /*
