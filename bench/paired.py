@@ -39,23 +39,9 @@ import run as rb  # noqa: E402  (bench/run.py)
 
 kn = rb.kn
 NETNS_MARK = "KTLS_PAIRED_NETNS"
-CPU_FLAGS = ("aes", "pclmulqdq", "avx2", "avx512f", "avx512vl", "vaes",
-             "vpclmulqdq", "gfni")
-
-
 def cpu_features():
     """The CPU's model and the flags that decide AES code paths."""
-    flags = set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
-    return {"model": rb.cpu_model(),
-            "flags": {fl: fl in flags for fl in CPU_FLAGS}}
+    return {"model": rb.cpu_model(), "flags": rb.cpu_flags()}
 
 
 def parse_server(spec, top):

@@ -158,6 +158,24 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+CPU_FLAGS = ("aes", "pclmulqdq", "avx2", "avx512f", "avx512vl", "vaes",
+             "vpclmulqdq", "gfni")
+
+
+def cpu_flags():
+    """The CPU flags that decide AES code paths: {flag: present}."""
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    return {fl: fl in flags for fl in CPU_FLAGS}
+
+
 def kernel_tls_available():
     try:
         with open("/proc/sys/net/ipv4/tcp_available_ulp") as f:
@@ -574,6 +592,31 @@ class Bench:
             "ratio_stock_over_ktls_cpu": ratio,
         }
 
+    # ---------------------------------------------------------- paired
+
+    def paired(self):
+        """The headline ratios: stock and ktls at the same time on the same
+        CPUs, each server's CPU divided by its own work (bench/paired.py)."""
+        import paired as pr
+        rounds = 2 if self.quick else 5
+        log("== paired: stock and ktls at once (both on CPU %d, a client "
+            "each on CPU %d), %d rounds per load, cost = server CPU / own "
+            "work" % (self.server_cpu, self.client_cpu, rounds))
+        pair = pr.Pair(self.tmp, None, ("stock", None),
+                       ("ktls", self.ktls_run), self.server_cpu,
+                       self.client_cpu)
+        pair.servers = [self.servers["stock"], self.servers["ktls"]]
+        res = pr.measure(pair, ["f1k", "f64k", "big"], rounds,
+                         self.wrk_secs, self.big_bytes)
+        self.results["paired"] = {
+            "method": "both servers at once, each on CPU %d with its own "
+                      "client on CPU %d (wrk -t1 -c32, curl); cost = server "
+                      "CPU (utime+stime, all threads) / its own requests or "
+                      "GiB; ratio = stock's cost / ktls's" % (
+                          self.server_cpu, self.client_cpu),
+            "loads": res,
+        }
+
     # ------------------------------------------------------------- wrk
 
     def wrk(self, mode, name, secs):
@@ -661,6 +704,10 @@ class Bench:
                 if not line.startswith("{"):
                     continue
                 row = json.loads(line)
+                if "path" in row:       # the backend's code path here
+                    res.setdefault("paths", {})[row["backend"]] = \
+                        row["path"]
+                    continue
                 row["source"] = "crypto_speed"
                 res["rows"].append(row)
             if not res["rows"]:
@@ -683,6 +730,8 @@ class Bench:
                                 "source": "openssl speed"})
         for note in res["notes"]:
             log("   note: " + note)
+        for be, path in res.get("paths", {}).items():
+            log("   %s: %s" % (be, path))
         for r in res["rows"]:
             log("   %-22s %-28s %6d B  %.2f GB/s" % (
                 r.get("backend"), r.get("suite"), r.get("record", 0),
@@ -952,6 +1001,7 @@ class Bench:
             "quick": self.quick,
             "kernel": platform.release(),
             "cpu": cpu_model(),
+            "cpu_flags": cpu_flags(),
             "cpus_online": os.cpu_count(),
             "server_cpu": self.server_cpu, "client_cpu": self.client_cpu,
             "network": "own network namespace (unshare -n), lo, "
@@ -976,6 +1026,7 @@ class Bench:
             self.start_servers(www)
             self.results["meta"]["negotiated"] = {
                 m: self.check_cipher(n) for m, n in self.servers.items()}
+            self.paired()
             self.large_file()
             self.small()
             self.stop_servers()
@@ -1138,6 +1189,31 @@ def table(res):
         w("  WARNING: CPUs were busy before the bench (%s): other work "
           "disturbed these figures" % ", ".join(
               "cpu%s %.0f%%" % (k, v * 100) for k, v in busy.items()))
+    fl = meta.get("cpu_flags")
+    if fl:
+        w("  CPU AES features: %s" % ", ".join(
+            ("%s" if on else "no %s") % f for f, on in fl.items()))
+    paths = res.get("crypto", {}).get("paths")
+    if paths:
+        w("  backend code paths: %s" % "; ".join(
+            "%s: %s" % kv for kv in paths.items()))
+    pa = res.get("paired")
+    if pa:
+        w("")
+        w("HEADLINE: stock and ktls at the same time, server cost per unit "
+          "of its own work, median [min-max] of %d rounds" % (
+              pa["loads"]["f1k"]["ratio_a_over_b"]["n"]))
+        for load, label in (("f1k", "1 KiB responses"),
+                            ("f64k", "64 KiB responses"),
+                            ("big", "large file")):
+            r = pa["loads"][load]
+            unit = ("us CPU/request" if r["unit"] == "us_per_request"
+                    else "CPU-s/GiB")
+            w("  %-17s stock %-22s ktls %-22s %s; stock/ktls %s" % (
+                label, fmt(r["a"], 3), fmt(r["b"], 3), unit,
+                fmt(r["ratio_a_over_b"], 2)))
+        w("  (> 1: ktls costs less.  The sequential figures below swing "
+          "+-25% run to run on a VM; these do not)")
     lf = res.get("large_file")
     if lf:
         s = lf["summary"]
@@ -1156,7 +1232,7 @@ def table(res):
           "disturbed" % ((fmt_pct(s["other_cpu_share"]),) +
                          disturbance(lf["runs"])))
         r = lf["ratio_stock_over_ktls_cpu"]
-        w("  HEADLINE (a)/(b) server CPU per GiB: %.2fx  (per round "
+        w("  sequential (a)/(b) server CPU per GiB: %.2fx  (per round "
           "%.2f-%.2f)" % (r["median"], r["per_round_min"],
                           r["per_round_max"]))
     sr = res.get("small_responses")

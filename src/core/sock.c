@@ -438,6 +438,8 @@ ktls_sock_sent(struct ktls_sock *so)
 void
 ktls_sock_purge(struct ktls_sock *so)
 {
+	if (so->head_busy)
+		return;		/* the sender purges when it has the lock */
 	while (so->head != NULL &&
 	    atomic_load_explicit(&so->head->ready, memory_order_acquire))
 		sock_dequeue(so);

@@ -116,9 +116,9 @@ struct ktls_fileref {
  * A total order that contains all of it: fdtab_lock, so->mtx,
  * wq_start_mtx, guard_mtx, then the leaves (wq->mtx, cork_mtx,
  * poller_mtx, sockdup_mtx, pool_mtx, kc_mtx, km_mtx, aio_mtx, ctl_mtx,
- * reg_mtx).  so->mtx is released while a caller sleeps (ktls_sock_wait())
- * and while a writer copies (sock_queue()); wq->mtx and aio_mtx in their
- * condition waits.  A SIGSYS of the guard runs the ktls_* calls, which
+ * reg_mtx).  so->mtx is released while a caller sleeps (ktls_sock_wait()),
+ * while a writer copies (sock_queue()) and while the transport sends
+ * (tx.c, head_busy); wq->mtx and aio_mtx in their condition waits.  A SIGSYS of the guard runs the ktls_* calls, which
  * take fdtab_lock and so->mtx: a thread that holds an engine lock makes
  * no trapped system call (the engine's own go through ktls_sys and its
  * system-call page) but one whose ktls_* path takes no lock: the
@@ -139,6 +139,11 @@ struct ktls_sock {
 	bool			seq_exhausted;	/* next_seq wrapped: no more */
 
 	struct ktls_record	*head, *tail;	/* socket queue, in order */
+	/*
+	 * The transport is sending from the head with so->mtx released:
+	 * nothing but it unlinks a record (ktls_sock_purge() waits for it).
+	 */
+	bool			head_busy;
 	struct ktls_record	*open;		/* MSG_MORE: not framed yet */
 	uint32_t		open_cap;	/* its payload capacity */
 	uint8_t			open_type;

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Workers: the "KTLS" kernel process of FreeBSD.  One thread per CPU, each
- * with its own cache-line aligned queue of records.  A session is pinned to
+ * Workers: the "KTLS" kernel process of FreeBSD.  One thread per CPU the
+ * process may run on (none when that is one CPU: the writer encrypts),
+ * each with its own cache-line aligned queue of records.  A session is pinned to
  * one worker, so its records are encrypted one at a time in sequence order
  * (which TLS 1.0's chained IV needs, and which keeps the ready records of a
  * socket a prefix of its queue).  The worker takes its whole list under the
  * lock and works on it unlocked; enqueuers signal it only when it sleeps.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +26,16 @@ struct ktls_wq {
 
 static struct ktls_wq *wqs;
 static unsigned int nwq;
+/*
+ * The process may run on one CPU only (taskset, nginx's
+ * worker_cpu_affinity): a worker could only take turns with the writer
+ * on that CPU, and every handoff would cost two context switches and a
+ * contended so->mtx (measured, 1 GiB sendfile on one CPU: a fifth of the
+ * server's CPU time in finish_task_switch).  Then no worker is started
+ * and the writer encrypts its own records (ktls_enqueue()).
+ */
+static bool wq_inline;
+static bool wq_started;
 static _Atomic unsigned int wq_next;
 static pthread_mutex_t wq_start_mtx = PTHREAD_MUTEX_INITIALIZER;
 
@@ -33,12 +45,43 @@ pages_of(const struct ktls_record *r)
 	return ((r->len + 4095) / 4096);
 }
 
+/*
+ * No worker (one CPU): the caller encrypts the framed records now, in
+ * order, under so->mtx (which keeps them the socket's only encrypter),
+ * and sends what is ready.
+ */
+static void
+enqueue_inline(struct ktls_record *first)
+{
+	struct ktls_sock *so = first->so;
+	struct ktls_record *r, *next;
+	int error;
+
+	for (r = first; r != NULL; r = next) {
+		next = r->wnext;
+		r->wnext = NULL;
+		/* Invariant 1: a socket that failed sends nothing more. */
+		error = atomic_load_explicit(&so->dead, memory_order_relaxed) ?
+		    0 : ktls_encrypt(r);
+		if (error != 0)
+			ktls_sock_fail(so, -error, true);
+		atomic_store_explicit(&r->ready, true, memory_order_release);
+	}
+	ktls_sock_txo(so)->flush(so);
+}
+
 void
 ktls_enqueue(struct ktls_record *first, struct ktls_record *last,
     unsigned int n)
 {
-	struct ktls_wq *wq = &wqs[first->so->worker];
+	struct ktls_wq *wq;
 	size_t pages = 0;
+
+	if (wq_inline) {
+		enqueue_inline(first);
+		return;
+	}
+	wq = &wqs[first->so->worker];
 
 	for (struct ktls_record *r = first; r != NULL; r = r->wnext)
 		pages += pages_of(r);
@@ -197,15 +240,24 @@ int
 ktls_workers_start(void)
 {
 	struct ktls_wq *q;
+	cpu_set_t set;
 	long ncpu;
 	int error = 0;
 
 	pthread_mutex_lock(&wq_start_mtx);
-	if (wqs != NULL)
+	if (wq_started)
 		goto out;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpu < 1)
 		ncpu = 1;
+	/* One worker per CPU the process may run on. */
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 &&
+	    CPU_COUNT(&set) < ncpu)
+		ncpu = CPU_COUNT(&set);
+	if (ncpu <= 1) {
+		wq_inline = wq_started = true;
+		goto out;
+	}
 	q = aligned_alloc(64, sizeof(*q) * (size_t)ncpu);
 	if (q == NULL) {
 		error = -ENOMEM;
@@ -225,6 +277,7 @@ ktls_workers_start(void)
 	if (error == 0) {
 		nwq = (unsigned int)ncpu;
 		wqs = q;
+		wq_started = true;
 		ktls_counter_add(KC_THREADS, ncpu);
 	}
 out:
@@ -239,10 +292,11 @@ ktls_workers_atfork_child(void)
 	pthread_mutex_init(&wq_start_mtx, NULL);
 	wqs = NULL;	/* the parent's records in them are not ours */
 	nwq = 0;
+	wq_inline = wq_started = false;
 }
 
 unsigned int
 ktls_worker_pick(void)
 {
-	return (atomic_fetch_add(&wq_next, 1) % nwq);
+	return (nwq == 0 ? 0 : atomic_fetch_add(&wq_next, 1) % nwq);
 }

@@ -62,12 +62,15 @@ tx_flush(struct ktls_sock *so)
 	struct ktls_record *r;
 	bool progress = false, full = false;
 	ssize_t n;
-	int cnt;
+	int cnt, error;
 
 	if (atomic_load(&so->dead)) {
 		ktls_sock_purge(so);
 		return (false);
 	}
+	/* Another thread is in sendmsg: it goes on with what is ready. */
+	if (so->head_busy)
+		return (false);
 	for (;;) {
 		cnt = 0;
 		for (r = so->head; r != NULL && cnt < TX_IOV_MAX &&
@@ -109,17 +112,32 @@ tx_flush(struct ktls_sock *so)
 		if (cnt == 0)
 			break;
 		msg.msg_iovlen = (size_t)cnt;
+		/*
+		 * The copy into the kernel socket runs without so->mtx, so
+		 * that a writer queueing the next records (sendfile's caller
+		 * while a worker sends a megabyte) does not wait for it.
+		 * head_busy keeps the gathered records where they are: no
+		 * other sender, and a failure meanwhile frees nothing.
+		 */
+		so->head_busy = true;
+		pthread_mutex_unlock(&so->mtx);
 		n = ktls_sys.sendmsg(so->kfd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+		error = n < 0 ? errno : 0;
+		pthread_mutex_lock(&so->mtx);
+		so->head_busy = false;
+		if (n < 0 && error == EINTR && !atomic_load(&so->dead))
+			continue;
+		if (n < 0 && (error == EAGAIN || error == ENOBUFS) &&
+		    !atomic_load(&so->dead)) {
+			full = true;
+			if (poller_arm(so) != 0)
+				ktls_sock_fail(so, ENOMEM, true);
+			break;
+		}
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == ENOBUFS) {
-				full = true;
-				if (poller_arm(so) != 0)
-					ktls_sock_fail(so, ENOMEM, true);
-				break;
-			}
-			ktls_sock_fail(so, errno, false);
+			if (!atomic_load(&so->dead))
+				ktls_sock_fail(so, error, false);
+			ktls_sock_purge(so);	/* what fail left, busy */
 			return (false);
 		}
 		progress = true;
@@ -136,6 +154,11 @@ tx_flush(struct ktls_sock *so)
 			}
 			n -= r->wire_len - r->sent;
 			ktls_sock_sent(so);
+		}
+		/* Failed while the lock was out: what is left goes. */
+		if (atomic_load(&so->dead)) {
+			ktls_sock_purge(so);
+			break;
 		}
 	}
 	if (progress)

@@ -7,8 +7,9 @@
  *
  * The transport also reads the socket's queue (so->head, each record's
  * buf, wire_len, sent and ready), so->kfd, so->dead, so->shut_wr,
- * so->tx and so->next_seq, and writes only r->sent of the head and its
- * own so->xp.  Every call here is made with so->mtx held, but hold, rele
+ * so->tx and so->next_seq, and writes only r->sent of the head,
+ * so->head_busy (while it sends with so->mtx released) and its own
+ * so->xp.  Every call here is made with so->mtx held, but hold, rele
  * and unlock's caller.
  */
 #ifndef KTLS_UPCALL_H

@@ -9,6 +9,7 @@
  */
 #include <aio.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -230,6 +231,23 @@ main(void)
 		run_suite(&fx_suites[i], AF_INET, true);
 		tap_result("%s with a 12-byte iv (salt || first explicit nonce, "
 		    "as Linux's crypto_info): decrypts", fx_suites[i].name);
+	}
+	/*
+	 * One worker per CPU this process may run on; on one CPU none, and
+	 * the writer encrypted every record above itself (the test runs
+	 * both ways: datapath, and datapath-1cpu under taskset).
+	 */
+	{
+		cpu_set_t set;
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+		CHECK(sched_getaffinity(0, sizeof(set), &set) == 0);
+		if (CPU_COUNT(&set) < ncpu)
+			ncpu = CPU_COUNT(&set);
+		CHECK(fx_sysctl_u64("kern.ipc.tls.stats.threads") ==
+		    (uint64_t)(ncpu > 1 ? ncpu : 0));
+		tap_result("kern.ipc.tls.stats.threads: one worker per CPU the "
+		    "process may use (%ld), none on one CPU", ncpu);
 	}
 	return (tap_done());
 }
