@@ -37,9 +37,11 @@ ktls_frame(struct ktls_sock *so, struct ktls_record *r, uint8_t type,
 	    r->seq == so->inv_last_framed + 1),
 	    ("%s: seq %ju after %ju", __func__, (uintmax_t)r->seq,
 	    (uintmax_t)so->inv_last_framed));
-	if (!so->inv_framed)
+	/* Written once: a worker reads both, unlocked (ktls_encrypt()). */
+	if (!so->inv_framed) {
 		so->inv_first_seq = r->seq;
-	so->inv_framed = true;
+		so->inv_framed = true;
+	}
 	so->inv_last_framed = r->seq;
 #endif
 	/* The queue is in sequence order. */

@@ -43,10 +43,20 @@ struct kti_libc {
 };
 extern struct kti_libc kti_libc;
 extern _Atomic bool kti_libc_ready;
-void	kti_libc_init(void);
 
-/* The table, resolved. */
-static inline const struct kti_libc *
+/*
+ * The table, resolved.  Inlined and, with kti_libc_init(), left out of
+ * ThreadSanitizer's instrumentation: its runtime calls our sigaction()
+ * while it initializes itself, before it can trace a call.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define KTI_NO_TSAN	__attribute__((no_sanitize_thread))
+#else
+#define KTI_NO_TSAN
+#endif
+KTI_NO_TSAN void kti_libc_init(void);
+
+static inline __attribute__((always_inline)) const struct kti_libc *
 kti_libc_get(void)
 {
 	if (__builtin_expect(!atomic_load_explicit(&kti_libc_ready,

@@ -30,22 +30,26 @@
 
 struct kti_libc kti_libc;
 _Atomic bool kti_libc_ready;
-static pthread_once_t libc_once = PTHREAD_ONCE_INIT;
 
-static void
-libc_once_fn(void)
+/*
+ * No pthread_once here: a sanitizer's runtime, loaded first, calls read()
+ * and sigaction() (ours) before it can run pthread_once.  Two threads
+ * that both find the table unresolved both resolve it, to the same
+ * values, each field stored atomically; the release store of ready
+ * publishes them.
+ */
+KTI_NO_TSAN void
+kti_libc_init(void)
 {
+	if (atomic_load_explicit(&kti_libc_ready, memory_order_acquire))
+		return;
 #define KTI_LIBC_RESOLVE(name)						\
-	kti_libc.name = (__typeof__(kti_libc.name))dlsym(RTLD_NEXT, #name);
+	__atomic_store_n(&kti_libc.name,				\
+	    (__typeof__(kti_libc.name))dlsym(RTLD_NEXT, #name),	\
+	    __ATOMIC_RELAXED);
 	KTI_LIBC_CALLS(KTI_LIBC_RESOLVE)
 #undef KTI_LIBC_RESOLVE
 	atomic_store_explicit(&kti_libc_ready, true, memory_order_release);
-}
-
-void
-kti_libc_init(void)
-{
-	pthread_once(&libc_once, libc_once_fn);
 }
 
 /* Before main(), for the reason ktls_load_env() gives. */

@@ -294,17 +294,27 @@ ktls_tx_push_all(void)
 
 /*
  * The poller's deadline duty: send what waited half of autocork_us or
- * more.  Returns whether to keep ticking (every autocork_us / 2): yes
- * while entries come and go, no after a quiet 100 ms.
+ * more.  Returns whether to keep ticking: yes while entries come and go,
+ * no after a quiet 100 ms.  *period_us is when to tick next: every
+ * autocork_us / 2 while the deadline is what sends held records; longer
+ * and longer (doubling, to CORK_TICK_MAX_US) while every tick finds
+ * nothing expired, because the writers' own waits (ktls_push()) sent
+ * their records first, as nginx's do.  A tick that finds an expired
+ * entry goes back to autocork_us / 2: after a calm spell a writer that
+ * relies on the deadline waits at most CORK_TICK_MAX_US once.  (Ticking
+ * every 1 ms cost 6% of nginx's CPU per 1 KiB response, measured on
+ * this machine kind.)
  */
+#define CORK_TICK_MAX_US	16000
+
 static bool
-cork_tick(uint64_t *idle_since)
+cork_tick(uint64_t *idle_since, uint64_t *period_us)
 {
 	struct ktls_sock *taken;
 	uint64_t now = now_ns(), us;
 	bool ticking;
 
-	/* Ticks come every autocork_us / 2: none waits longer than that. */
+	/* Ticks come every autocork_us / 2 when they must: none waits longer. */
 	us = (uint64_t)ktls_autocork_us() / 2;
 	pthread_mutex_lock(&cork_mtx);
 	taken = cork_take(NULL, now - us * 1000u);
@@ -314,6 +324,11 @@ cork_tick(uint64_t *idle_since)
 		cork_ticking = false;
 	ticking = cork_ticking;		/* read under the lock (TSan) */
 	pthread_mutex_unlock(&cork_mtx);
+	if (taken != NULL || *period_us < us)
+		*period_us = us;
+	else if (*period_us < CORK_TICK_MAX_US)
+		*period_us = *period_us * 2 < CORK_TICK_MAX_US ?
+		    *period_us * 2 : CORK_TICK_MAX_US;
 	/*
 	 * Taken entries keep cork_mine counts in their threads: the next
 	 * ktls_push() there finds nothing and sets it back to 0.
@@ -330,7 +345,7 @@ poller_main(void *arg)
 	struct epoll_event ev[64];
 	struct ktls_sock *so;
 	struct timespec tick;
-	uint64_t idle_since = 0, us;
+	uint64_t idle_since = 0, us, period_us = 0;
 	eventfd_t junk;
 	struct ktls_record *head;
 	uint32_t sent;
@@ -341,7 +356,7 @@ poller_main(void *arg)
 	(void)arg;
 	for (;;) {
 		moved = fruitless = false;
-		us = (uint64_t)ktls_autocork_us() / 2;
+		us = period_us;
 		if (us < 50)
 			us = 50;
 		tick.tv_sec = (time_t)(us / 1000000u);
@@ -350,8 +365,10 @@ poller_main(void *arg)
 		    NULL);
 		for (int i = 0; i < n; i++) {
 			if ((so = ev[i].data.ptr) == NULL) {
+				/* Ticking (again): at autocork_us / 2. */
 				(void)eventfd_read(poller_evfd, &junk);
 				idle_since = now_ns();
+				period_us = 0;
 				continue;
 			}
 			(void)atomic_load_explicit(&so->xp.arm_seq,
@@ -389,7 +406,7 @@ poller_main(void *arg)
 		ticking = cork_ticking;
 		pthread_mutex_unlock(&cork_mtx);
 		if (ticking)
-			ticking = cork_tick(&idle_since);
+			ticking = cork_tick(&idle_since, &period_us);
 	}
 	return (NULL);
 }

@@ -94,7 +94,7 @@ static struct step script[32];
 static int script_len;
 static struct step script_dflt;		/* after the script */
 static int target_fd = -1;		/* the session's kfd */
-static const void *target_so;		/* the poller's epoll data.ptr */
+static const void *_Atomic target_so;	/* the poller's epoll data.ptr */
 static struct call calls[LOG_MAX];
 static atomic_ulong ncalls;		/* sendmsg calls on target_fd */
 static atomic_ulong ncalls_role[R__N];
