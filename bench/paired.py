@@ -61,11 +61,14 @@ def parse_server(spec, top):
 class Pair:
     """Two servers, A and B, started on the same files."""
 
-    def __init__(self, tmp, www, a, b, server_cpu, client_cpu, env=None):
+    def __init__(self, tmp, www, a, b, server_cpu, client_cpu, env=None,
+                 workers=1, affinity=False, clients=1):
         self.tmp, self.www = tmp, www
         self.server_cpu, self.client_cpu = server_cpu, client_cpu
         self.specs = (a, b)
         self.env = env or ({}, {})
+        self.workers, self.affinity = workers, affinity
+        self.clients = clients          # wrk threads / curl downloads
         self.servers = []
 
     def start(self):
@@ -76,7 +79,8 @@ class Pair:
             for f in ("cert.pem", "key.pem"):
                 shutil.copy(os.path.join(self.tmp, f), d)
             os.symlink(self.www, os.path.join(d, "www"))
-            n = rb.BenchNginx(d, run, self.server_cpu, self.env[i])
+            n = rb.BenchNginx(d, run, self.server_cpu, self.env[i],
+                              workers=self.workers, affinity=self.affinity)
             if not n.start():
                 raise rb.BenchError("nginx (%s) did not start: %s" % (
                     label, n.error_log()[-1000:]))
@@ -121,8 +125,8 @@ class Pair:
         return outs, cpu, sched, wall
 
     def wrk(self, name, secs, first):
-        cmds = [["wrk", "-t1", "-c32", "-d%ds" % secs, n.url(name)]
-                for n in self.servers]
+        cmds = [["wrk", "-t%d" % self.clients, "-c%d" % (32 * self.clients),
+                 "-d%ds" % secs, n.url(name)] for n in self.servers]
         outs, cpu, sched, wall = self._together(cmds, first)
         res = []
         for i, out in enumerate(outs):
@@ -137,18 +141,26 @@ class Pair:
         return res, wall
 
     def download(self, name, size, first):
+        # clients > 1: that many downloads at once (curl --parallel).
         cmds = [["curl", "-sS", "-k", "--http1.1", "--tlsv1.3",
                  "--tls13-ciphers", rb.CIPHER, "--max-time", "600",
-                 "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
-                 n.url(name)] for n in self.servers]
+                 "-w", "%{http_code} %{size_download}\n"] +
+                (["--parallel", "--parallel-max", str(self.clients)]
+                 if self.clients > 1 else []) +
+                [a for _ in range(self.clients)
+                 for a in ("-o", "/dev/null", n.url(name))]
+                for n in self.servers]
         outs, cpu, sched, wall = self._together(cmds, first)
         res = []
         for i, out in enumerate(outs):
-            code, got = out.split()[:2]
-            if code != "200" or int(got) != size:
-                raise rb.BenchError("curl %s: %s" % (cmds[i][-1], out))
-            gib = size / rb.GIB
-            res.append({"bytes": size, "server_cpu_s": cpu[i],
+            lines = out.split("\n")[:self.clients]
+            for line in lines:
+                code, got = line.split()[:2]
+                if code != "200" or int(got) != size:
+                    raise rb.BenchError("curl %s: %s" % (cmds[i][-1], out))
+            gib = size * self.clients / rb.GIB
+            res.append({"bytes": size * self.clients,
+                        "server_cpu_s": cpu[i],
                         "server_cpu_s_schedstat": sched[i],
                         "cpu_s_per_gib": cpu[i] / gib})
         return res, wall
@@ -215,6 +227,13 @@ def main():
     ap.add_argument("--what", default="f1k,f64k,big")
     ap.add_argument("--big-mib", type=int, default=1024)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--workers", type=int, default=1,
+                    help="nginx workers per server (default 1)")
+    ap.add_argument("--affinity", action="store_true",
+                    help="worker_cpu_affinity auto (each worker on a CPU)")
+    ap.add_argument("--all-cpus", action="store_true",
+                    help="servers and clients on every CPU (the scaling "
+                    "case: 2 workers, 2 clients each, every CPU busy)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("paired: needs root (a network namespace)", file=sys.stderr)
@@ -224,21 +243,29 @@ def main():
         cc = rb.setup_netns()
         a, b = parse_server(args.a, top), parse_server(args.b, top)
         server_cpu, client_cpu = rb.two_cpus()
+        clients = 1
+        if args.all_cpus:
+            server_cpu = client_cpu = ",".join(
+                str(c) for c in sorted(os.sched_getaffinity(0)))
+            clients = args.workers
         what = [w for w in args.what.split(",") if w]
         big = args.big_mib << 20
         meta = {"cpu": cpu_features(), "server_cpu": server_cpu,
                 "client_cpu": client_cpu, "congestion_control": cc,
                 "a": a[0], "b": b[0], "rounds": args.rounds,
                 "wrk_secs": args.secs, "big_bytes": big,
-                "method": "both servers at once, each on CPU %d with its "
-                          "own client on CPU %d; cost = server CPU / own "
+                "workers": args.workers, "affinity": args.affinity,
+                "clients_per_server": clients,
+                "method": "both servers at once, each on CPU %s with its "
+                          "own client on CPU %s; cost = server CPU / own "
                           "work" % (server_cpu, client_cpu)}
         rb.log("paired: A %s, B %s; %s (%s)" % (
             a[0], b[0], meta["cpu"]["model"], ", ".join(
                 f for f, on in meta["cpu"]["flags"].items() if on)))
         tmp = tempfile.mkdtemp(prefix="ktls-paired.")
         pair = Pair(tmp, rb.make_www(tmp, big), a, b, server_cpu,
-                    client_cpu)
+                    client_cpu, workers=args.workers,
+                    affinity=args.affinity, clients=clients)
         try:
             pair.start()
             res = measure(pair, what, args.rounds, args.secs, big)

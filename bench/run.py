@@ -197,9 +197,12 @@ class BenchNginx(kn.Nginx):
     never inherited from the bench's own: the figures are with the guard
     unless a server is started with KTLS_GUARD=0 on purpose."""
 
-    def __init__(self, d, ktls_run, cpu, env=None):
-        super().__init__(d, ktls_run, workers=1)
-        self.cpu = cpu
+    def __init__(self, d, ktls_run, cpu, env=None, workers=1,
+                 affinity=False):
+        super().__init__(d, ktls_run, workers=workers)
+        self.cpu = cpu                  # a CPU number or a taskset list
+        self.nworkers = workers
+        self.affinity = affinity        # worker_cpu_affinity auto
         self.env = dict(os.environ)
         self.env.pop("KTLS_GUARD", None)
         self.env.update(env or {})
@@ -225,8 +228,17 @@ class BenchNginx(kn.Nginx):
     def start(self, timeout=20):
         for _attempt in range(3):
             self.port, self.http_port = kn.free_port(), kn.free_port()
-            conf = kn.write_config(self.d, self.port, self.http_port, 1)
+            conf = kn.write_config(self.d, self.port, self.http_port,
+                                   self.nworkers)
             self._patch(conf)
+            if self.affinity:
+                with open(conf) as f:
+                    text = f.read()
+                text = text.replace("worker_processes %d;" % self.nworkers,
+                                    "worker_processes %d;\nworker_cpu_affinity"
+                                    " auto;" % self.nworkers, 1)
+                with open(conf, "w") as f:
+                    f.write(text)
             cmd = [kn.NGINX, "-e", os.path.join(self.d, "error.log"),
                    "-p", self.d, "-c", conf]
             if self.ktls_run:
@@ -239,7 +251,7 @@ class BenchNginx(kn.Nginx):
             end = time.monotonic() + timeout
             while time.monotonic() < end and self.proc.poll() is None:
                 if (kn.port_open(self.port) and kn.port_open(self.http_port)
-                        and len(self.workers_pids()) >= 1):
+                        and len(self.workers_pids()) >= self.nworkers):
                     return True
                 time.sleep(0.1)
             self.stop()

@@ -78,7 +78,8 @@ extern struct ktls_sysops ktls_sys;
  * otherwise land in the interposer (a wait that pushes corked records, a
  * write routed back into the engine).  The engine's other system calls go
  * straight to libc, because no interposer of ktls defines them and none
- * needs faking in a test: fstat, mmap/munmap/madvise/mlock, socket, bind,
+ * needs faking in a test: fstat, open (/proc/loadavg, worker.c),
+ * mmap/munmap/madvise/mlock, socket, bind,
  * listen, accept4, connect (the reset in tx.c), getpeername, getsockname,
  * epoll_create1, epoll_ctl, epoll_pwait2 (the poller), eventfd, prctl and
  * seccomp (the guard), futex (sock.c's waits), clock_gettime.
