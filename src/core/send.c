@@ -158,21 +158,59 @@ sock_queue(struct ktls_sock *so, struct ktls_src *src, size_t chunk,
  * type fill it until it is full or a send without MSG_MORE (or a close, or
  * a shutdown) closes it.  so->mtx held.
  */
+/*
+ * Encrypt a framed record here, by the writer (or pusher): nothing of the
+ * socket is with its worker (sock_idle()), and so->mtx keeps it so.
+ * Ready afterwards, or the socket failed (invariant 1: reset, the record
+ * never sent).  so->mtx held.
+ */
+static void
+sock_seal(struct ktls_sock *so, struct ktls_record *r)
+{
+	int error;
+
+#ifdef KTLS_INVARIANTS
+	for (struct ktls_record *q = so->head; q != NULL && q != r; q = q->next)
+		KASSERT(atomic_load_explicit(&q->ready, memory_order_acquire),
+		    ("%s: seq %ju, before seq %ju, is with the worker",
+		    __func__, (uintmax_t)q->seq, (uintmax_t)r->seq));
+#endif
+	if ((error = ktls_encrypt(r)) != 0) {
+		ktls_sock_fail(so, -error, true);
+		atomic_store_explicit(&r->ready, true, memory_order_release);
+		ktls_sock_purge(so);
+		return;
+	}
+	atomic_store_explicit(&r->ready, true, memory_order_release);
+}
+
 void
 ktls_sock_push_open(struct ktls_sock *so)
 {
 	struct ktls_record *r = so->open;
+	bool held = so->open_held;
 
 	if (r == NULL)
 		return;
 	so->open = NULL;
+	so->open_held = false;
 	/* A failed socket has reported its error; exhaustion says EOVERFLOW. */
 	if (so->error != 0 || atomic_load(&so->dead) ||
 	    ktls_frame(so, r, so->open_type, r->len) != 0) {
 		ktls_record_free(r);
 		return;
 	}
-	ktls_enqueue(r, r, 1);
+	if (held)	/* small, and nothing queued since: sealed here */
+		sock_seal(so, r);
+	else
+		ktls_enqueue(r, r, 1);
+}
+
+void
+ktls_sock_push_held(struct ktls_sock *so)
+{
+	if (so->open != NULL && so->open_held)
+		ktls_sock_push_open(so);
 }
 
 /* Take what fits of src into the open record; so->mtx held. */
@@ -230,7 +268,6 @@ sock_send_inline(struct ktls_sock *so, struct ktls_src *src, size_t len,
     uint8_t type)
 {
 	struct ktls_record *r;
-	int error;
 
 	if ((r = ktls_record_alloc(len)) == NULL)
 		return (-ENOMEM);
@@ -240,15 +277,30 @@ sock_send_inline(struct ktls_sock *so, struct ktls_src *src, size_t len,
 		ktls_record_free(r);
 		return (0);
 	}
-	if ((error = ktls_encrypt(r)) != 0) {
-		/* Invariant 1: reset; the record is never sent. */
-		ktls_sock_fail(so, -error, true);
-		atomic_store_explicit(&r->ready, true, memory_order_release);
-		ktls_sock_purge(so);
-		return ((ssize_t)len);	/* accepted; the error comes next */
-	}
-	atomic_store_explicit(&r->ready, true, memory_order_release);
+	sock_seal(so, r);	/* failed: accepted, the error comes next */
 	ktls_sock_txo(so)->cork(so);	/* more may follow: one send for both */
+	return ((ssize_t)len);
+}
+
+/*
+ * Autocork on (kern.ipc.tls.autocork_us): the small write is held in an
+ * open record, unsealed, and the socket corked, so that a small sendfile
+ * right after it (a response's body after its header, as nginx sends
+ * them) joins it: one record, one AEAD seal, 22 bytes of overhead instead
+ * of 44.  Sealed by any other send (as the record it would have been), by
+ * the thread's next wait (ktls_push()), the deadline, close or shutdown.
+ * so->mtx held.
+ */
+static ssize_t
+sock_hold_small(struct ktls_sock *so, struct ktls_src *src, size_t len,
+    uint8_t type, size_t maxlen)
+{
+	int error;
+
+	if ((error = sock_open_record(so, src, len, type, maxlen)) != 0)
+		return (error);
+	so->open_held = true;
+	ktls_sock_txo(so)->cork(so);
 	return ((ssize_t)len);
 }
 
@@ -309,9 +361,14 @@ ktls_sock_send(struct ktls_sock *so, struct ktls_src *src, size_t total,
 		return (error);
 	}
 	sock_note_write(so);
-	/* As Linux: a record-type message, even of type 23, ends it too. */
-	if (so->open != NULL && (type != so->open_type || src->file != NULL ||
-	    src->typed))
+	/*
+	 * As Linux: a record-type message, even of type 23, ends it too.  A
+	 * held record is sealed by any send but a small sendfile (which
+	 * joins it, sock_sendfile_held()): writes keep the records they
+	 * made before autocork held any.
+	 */
+	if (so->open != NULL && (so->open_held || type != so->open_type ||
+	    src->file != NULL || src->typed))
 		ktls_sock_push_open(so);
 	if (so->open != NULL && sock_send_error(so) == 0)
 		accepted = sock_fill_open(so, src, total, flags);
@@ -361,8 +418,14 @@ ktls_sock_send(struct ktls_sock *so, struct ktls_src *src, size_t total,
 		if (sock_idle(so) && total - accepted <= KTLS_INLINE_MAX &&
 		    total - accepted <= maxlen && !(flags & MSG_MORE) &&
 		    src->file == NULL && so->burst <= KTLS_INLINE_BURST) {
-			if ((n = sock_send_inline(so, src, total - accepted,
-			    type)) < 0) {
+			if (ktls_autocork_us() > 0 && !src->typed &&
+			    type == TLS_RLTYPE_APP && so->open == NULL)
+				n = sock_hold_small(so, src, total - accepted,
+				    type, maxlen);
+			else
+				n = sock_send_inline(so, src, total - accepted,
+				    type);
+			if (n < 0) {
 				error = (int)n;
 				break;
 			}
@@ -499,6 +562,35 @@ ktls_sock_sendmsg(struct ktls_sock *so, const struct msghdr *msg, int flags,
  * must take it.
  */
 #define SENDFILE_NOT_TAKEN	((ssize_t)-1 - 4096)
+
+/*
+ * The small file joins the held record before it (a response's header):
+ * read into it, sealed, sent.  so->mtx held, released here.
+ */
+static ssize_t
+sock_sendfile_held(struct ktls_sock *so, int in_fd, off_t off, size_t count)
+{
+	struct ktls_record *r = so->open;
+	ssize_t n;
+	int error;
+
+	do
+		n = ktls_sys.pread(in_fd, r->buf + so->tx->suite->prefix_len +
+		    r->len, count, off);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		/* Not a file (a pipe, a socket): sendfile(2) says EINVAL. */
+		error = n == 0 ? 0 : errno == ESPIPE ? -EINVAL : -errno;
+		pthread_mutex_unlock(&so->mtx);
+		return (error);
+	}
+	r->len += (uint32_t)n;
+	ktls_sock_push_open(so);
+	ktls_sock_txo(so)->flush(so);	/* or, failed, drops it */
+	ktls_sock_unlock(so);
+	return (n);
+}
+
 static ssize_t
 sock_sendfile_inline(struct ktls_sock *so, int in_fd, off_t off, size_t count)
 {
@@ -509,11 +601,15 @@ sock_sendfile_inline(struct ktls_sock *so, int in_fd, off_t off, size_t count)
 	pthread_mutex_lock(&so->mtx);
 	if (!sock_idle(so) || so->error != 0 || atomic_load(&so->dead) ||
 	    so->switching || ktls_sock_txo(so)->sendmsg != NULL ||
-	    so->shut_wr || so->seq_exhausted || so->open != NULL) {
+	    so->shut_wr || so->seq_exhausted || (so->open != NULL &&
+	    (!so->open_held || so->open_type != TLS_RLTYPE_APP ||
+	    so->open_cap - so->open->len < count))) {
 		pthread_mutex_unlock(&so->mtx);
 		return (SENDFILE_NOT_TAKEN);
 	}
 	sock_note_write(so);
+	if (so->open != NULL)
+		return (sock_sendfile_held(so, in_fd, off, count));
 	if (so->burst > KTLS_INLINE_BURST ||
 	    (r = ktls_record_alloc(count)) == NULL) {
 		pthread_mutex_unlock(&so->mtx);

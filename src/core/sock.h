@@ -147,6 +147,13 @@ struct ktls_sock {
 	struct ktls_record	*open;		/* MSG_MORE: not framed yet */
 	uint32_t		open_cap;	/* its payload capacity */
 	uint8_t			open_type;
+	/*
+	 * The open record is autocork's, not MSG_MORE's: a small write
+	 * held unsealed so that a small sendfile right after it (a
+	 * response's body after its header) joins it in one record; sealed
+	 * by the writer or pusher at any other send, a wait, the deadline.
+	 */
+	bool			open_held;
 	size_t			queued;		/* wire bytes in the queue */
 	int			error;		/* sticky, reported once */
 	_Atomic bool		dead;		/* nothing more can be sent */

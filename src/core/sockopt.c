@@ -29,8 +29,11 @@ ktls_get_tx(int fd, struct ktls_tx_info *ti)
 	ti->tls_vminor = s->suite->vminor;
 	memcpy(ti->cipher_key, s->params.cipher_key, s->suite->key_len);
 	pthread_mutex_lock(&so->mtx);
+	/* A write autocork holds is the application's: count its record. */
+	ktls_sock_push_held(so);
+	ktls_sock_txo(so)->flush(so);
 	seq = so->next_seq;
-	pthread_mutex_unlock(&so->mtx);
+	ktls_sock_unlock(so);
 	txo = ktls_sock_txo(so);
 	if (txo->next_seq != NULL && txo->next_seq(so, &seq) != 0) {
 		ktls_sock_rele(so);

@@ -222,6 +222,7 @@ cork_send(struct ktls_sock *so)
 		next = so->xp.cork_next;
 		pthread_mutex_lock(&so->mtx);
 		so->xp.corked = false;
+		ktls_sock_push_held(so);
 		tx_flush(so);
 		ktls_sock_unlock(so);
 		ktls_sock_rele(so);

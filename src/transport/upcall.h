@@ -23,6 +23,8 @@ struct ktls_sock;
 void	ktls_sock_sent(struct ktls_sock *so);
 /* The socket failed: it sends nothing more (reset: the peer sees RST). */
 void	ktls_sock_fail(struct ktls_sock *so, int error, bool reset);
+/* Seal and queue the small write core holds for autocork, if any. */
+void	ktls_sock_push_held(struct ktls_sock *so);
 /* Free the ready records of a failed socket (workers free the rest). */
 void	ktls_sock_purge(struct ktls_sock *so);
 /* Bytes moved: wake who waits for room or for the queue to empty. */
