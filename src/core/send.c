@@ -324,10 +324,7 @@ sock_wait_mode(struct ktls_sock *so)
 static bool
 sock_idle(struct ktls_sock *so)
 {
-	for (struct ktls_record *r = so->head; r != NULL; r = r->next)
-		if (!atomic_load_explicit(&r->ready, memory_order_acquire))
-			return (false);
-	return (true);
+	return (so->at_worker == 0);
 }
 
 /* Count a write into the current burst (see sock_send_inline()). */

@@ -503,6 +503,7 @@ ktls_sock_atfork_child(void)
 		so->error = 0;
 		so->head = so->tail = NULL;
 		so->queued = 0;
+		so->at_worker = 0;
 		ktls_tx_sock_atfork_child(so);
 		so->waiters = so->pending_rele = 0;
 	}

@@ -144,6 +144,8 @@ struct ktls_sock {
 	 * nothing but it unlinks a record (ktls_sock_purge() waits for it).
 	 */
 	bool			head_busy;
+	/* Records handed to the worker and not yet ready (worker.c). */
+	unsigned int		at_worker;
 	struct ktls_record	*open;		/* MSG_MORE: not framed yet */
 	uint32_t		open_cap;	/* its payload capacity */
 	uint8_t			open_type;

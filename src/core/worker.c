@@ -117,9 +117,9 @@ wq_machine_busy(void)
 
 /*
  * The writer encrypts first..last itself: there is no worker, or the
- * policy says so and nothing before first is with the worker (every
- * record queued before is ready: the worker is done with this session,
- * and so->mtx, held, keeps it so).
+ * policy says so and nothing of the socket is with the worker (at_worker
+ * 0: every record queued before is ready, the worker is done with this
+ * session, and so->mtx, held, keeps it so).
  */
 static bool
 wq_writer_encrypts(const struct ktls_record *first)
@@ -129,11 +129,7 @@ wq_writer_encrypts(const struct ktls_record *first)
 	if (wq_policy == WQ_WORKERS ||
 	    (wq_policy == WQ_AUTO && !wq_machine_busy()))
 		return (false);
-	for (const struct ktls_record *r = first->so->head; r != first;
-	    r = r->next)
-		if (!atomic_load_explicit(&r->ready, memory_order_acquire))
-			return (false);
-	return (true);
+	return (first->so->at_worker == 0);
 }
 static _Atomic unsigned int wq_next;
 static pthread_mutex_t wq_start_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -180,6 +176,7 @@ ktls_enqueue(struct ktls_record *first, struct ktls_record *last,
 		enqueue_inline(first);
 		return;
 	}
+	first->so->at_worker += n;	/* so->mtx held */
 	wq = &wqs[first->so->worker];
 
 	for (struct ktls_record *r = first; r != NULL; r = r->wnext)
@@ -305,6 +302,9 @@ worker_run(struct ktls_record *list)
 		if (error != 0)
 			ktls_sock_fail(so, -error, true);
 		atomic_store_explicit(&r->ready, true, memory_order_release);
+		KASSERT(so->at_worker > 0, ("%s: seq %ju not counted",
+		    __func__, (uintmax_t)r->seq));
+		so->at_worker--;
 		/* Send once per run of the same socket's records. */
 		if (next == NULL || next->so != so) {
 			ktls_sock_txo(so)->flush(so);

@@ -125,6 +125,12 @@ tx_flush(struct ktls_sock *so)
 		error = n < 0 ? errno : 0;
 		pthread_mutex_lock(&so->mtx);
 		so->head_busy = false;
+		/*
+		 * A caller that found the queue busy may wait for this send
+		 * (a non-blocking writer with a full queue): it looks again
+		 * now, and its own flush sees EAGAIN if that is the truth.
+		 */
+		ktls_sock_wakeup(so);
 		if (n < 0 && error == EINTR && !atomic_load(&so->dead))
 			continue;
 		if (n < 0 && (error == EAGAIN || error == ENOBUFS) &&
