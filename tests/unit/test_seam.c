@@ -69,9 +69,16 @@ enum act {
 	A_SHORT_N,	/* the real sendmsg, offered at most n bytes */
 	A_SHORT_HALF,	/* ... offered half (rounded up) */
 	A_MIDREC2,	/* ... offered iov[0] (record 1) and n bytes more */
+	A_HOLD,		/* role n: wait at the gate until it opens; EAGAIN */
 };
 static const char *const act_name[] = { "pass", "EAGAIN", "EINTR",
-	"ECONNRESET", "short-n", "short-half", "mid-record" };
+	"ECONNRESET", "short-n", "short-half", "mid-record", "held" };
+
+/* A_HOLD's gate: the test opens it. */
+static pthread_mutex_t gate_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_open;
+static atomic_bool gate_waiting;
 
 struct step {
 	enum act	a;
@@ -169,6 +176,16 @@ w_sendmsg(int fd, const struct msghdr *msg, int flags)
 	atomic_fetch_add(&ncalls_role[r], 1);
 	offered = iov_bytes(msg);
 	switch (st.a) {
+	case A_HOLD:
+		pthread_mutex_lock(&gate_mtx);
+		if (r == (enum role)st.n && !gate_open) {
+			atomic_store(&gate_waiting, true);
+			while (!gate_open)
+				pthread_cond_wait(&gate_cv, &gate_mtx);
+		}
+		pthread_mutex_unlock(&gate_mtx);
+		err = EAGAIN;
+		break;
 	case A_EAGAIN:
 		err = EAGAIN;
 		break;
@@ -888,6 +905,102 @@ test_eagain_nonblocking(void)
 }
 
 /*
+ * 8b. A sender in sendmsg, so->mtx released (tx.c, head_busy), while a
+ * non-blocking writer finds the queue full: the writer waits only for
+ * that send to end, then makes its own sendmsg and returns the EAGAIN it
+ * gets, truthful (invariant 4); it does not sleep until the kernel takes
+ * data.  Every sendmsg says EAGAIN; the poller's first one waits at a
+ * gate, which opens once the worker is done (all records ready: no
+ * wake-up of its own to come) and the writer waits.
+ */
+struct gate_arg {
+	struct ktls_sock	*so;
+	_Atomic bool		 writer_done;
+	_Atomic bool		 rescued;	/* the kernel had to take data */
+};
+
+static void *
+gate_main(void *p)
+{
+	struct gate_arg *g = p;
+	int waiters = 0;
+
+	/* The poller at the gate, the worker done, the writer waiting. */
+	for (int i = 0; i < 20000 && waiters == 0; i++) {
+		if (atomic_load(&gate_waiting) && sock_all_ready(g->so)) {
+			pthread_mutex_lock(&g->so->mtx);
+			waiters = g->so->waiters;
+			pthread_mutex_unlock(&g->so->mtx);
+		}
+		if (waiters == 0)
+			fx_sleep_ms(1);
+	}
+	pthread_mutex_lock(&gate_mtx);
+	gate_open = true;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mtx);
+	/* A writer still asleep after 10 s: let the kernel take data. */
+	for (int i = 0; i < 10000 && !atomic_load(&g->writer_done); i++)
+		fx_sleep_ms(1);
+	if (!atomic_load(&g->writer_done)) {
+		atomic_store(&g->rescued, true);
+		seam_rescript(PASS);
+	}
+	return (NULL);
+}
+
+static void
+test_eagain_busy_sender(void)
+{
+	struct gate_arg g = { 0 };
+	struct conn c;
+	pthread_t t;
+	size_t accepted = 0;
+	unsigned long app0 = 0;
+	ssize_t r = 0;
+	int err = 0, writes = 0;
+
+	REQUIRE(conn_open(&c) == 0, );
+	gate_open = false;
+	atomic_store(&gate_waiting, false);
+	g.so = c.so;
+	seam_install(c.so, NULL, 0, (struct step){ A_HOLD, R_POLLER });
+	CHECK(ktls_fcntl(c.fds[0], F_SETFL, O_NONBLOCK) == 0);
+	REQUIRE(pthread_create(&t, NULL, gate_main, &g) == 0, );
+	while (accepted + 16 * KiB <= sizeof(data) && !g.rescued) {
+		app0 = atomic_load(&ncalls_role[R_APP]);
+		r = ktls_write(c.fds[0], data + accepted, 16 * KiB);
+		err = errno;
+		if (r < 0)
+			break;
+		writes++;
+		note_sent(&c, data + accepted, (size_t)r);
+		accepted += (size_t)r;
+	}
+	atomic_store(&g.writer_done, true);
+	pthread_join(t, NULL);
+	CHECK(!g.rescued);
+	CHECK(r == -1 && err == EAGAIN);
+	/* The EAGAIN came from the writer's own sendmsg, after the gate. */
+	CHECK(atomic_load(&ncalls_role[R_APP]) > app0);
+	CHECK(atomic_load(&gate_waiting));
+	if (g.rescued || r != -1)
+		log_calls();
+	tap_diag("%d writes accepted (%zu bytes), then %s", writes, accepted,
+	    r == -1 ? strerror(err) : "no EAGAIN");
+
+	seam_rescript(PASS);
+	CHECK(wait_empty(c.so, 20000));
+	seam_restore();
+	CHECK(conn_close(&c));
+	CHECK(stream_exact(&c));
+	conn_free(&c);
+	tap_result("a sender in sendmsg without the lock, a non-blocking writer "
+	    "with the queue full: it waits only for that send, then its own "
+	    "sendmsg says EAGAIN and so does the write; stream exact after");
+}
+
+/*
  * 9. ECONNRESET after the kernel took record 1 and 100 bytes of record 2:
  * the socket fails (the engine does not reset it itself: the kernel
  * already has), the next write says ECONNRESET, the one after EPIPE;
@@ -970,6 +1083,7 @@ main(void)
 	test_eagain_transient();
 	test_eagain_blocking();
 	test_eagain_nonblocking();
+	test_eagain_busy_sender();
 	test_econnreset();
 	return (tap_done());
 }
