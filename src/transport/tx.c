@@ -246,13 +246,19 @@ tx_cork(struct ktls_sock *so)
 {
 	bool wake = false;
 
+	/*
+	 * Not held (autocork off, the socket failed, no poller for the
+	 * deadline): what core holds for autocork is sealed, and all sent.
+	 */
 	if (ktls_autocork_us() == 0 || atomic_load(&so->dead)) {
+		ktls_sock_push_held(so);
 		tx_flush(so);
 		return;
 	}
 	if (so->xp.corked)
 		return;		/* on the list already: its deadline holds */
 	if (poller_epfd < 0 && poller_start() < 0) {
+		ktls_sock_push_held(so);
 		tx_flush(so);
 		return;
 	}

@@ -926,7 +926,8 @@ gate_main(void *p)
 	int waiters = 0;
 
 	/* The poller at the gate, the worker done, the writer waiting. */
-	for (int i = 0; i < 20000 && waiters == 0; i++) {
+	for (int i = 0; i < 20000 && waiters == 0 &&
+	    !atomic_load(&g->writer_done); i++) {
 		if (atomic_load(&gate_waiting) && sock_all_ready(g->so)) {
 			pthread_mutex_lock(&g->so->mtx);
 			waiters = g->so->waiters;
@@ -976,6 +977,10 @@ test_eagain_busy_sender(void)
 		writes++;
 		note_sent(&c, data + accepted, (size_t)r);
 		accepted += (size_t)r;
+		/* First the poller in its sendmsg (the worker's said EAGAIN). */
+		for (int i = 0; writes == 1 && i < 10000 &&
+		    !atomic_load(&gate_waiting); i++)
+			fx_sleep_ms(1);
 	}
 	atomic_store(&g.writer_done, true);
 	pthread_join(t, NULL);
