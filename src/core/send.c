@@ -596,7 +596,8 @@ sock_sendfile_inline(struct ktls_sock *so, int in_fd, off_t off, size_t count)
 	int error;
 
 	pthread_mutex_lock(&so->mtx);
-	if (!sock_idle(so) || so->error != 0 || atomic_load(&so->dead) ||
+	/* dead first: GCC 12 under -fsanitize=address warns otherwise. */
+	if (atomic_load(&so->dead) || !sock_idle(so) || so->error != 0 ||
 	    so->switching || ktls_sock_txo(so)->sendmsg != NULL ||
 	    so->shut_wr || so->seq_exhausted || (so->open != NULL &&
 	    (!so->open_held || so->open_type != TLS_RLTYPE_APP ||
