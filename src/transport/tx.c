@@ -60,7 +60,7 @@ tx_flush(struct ktls_sock *so)
 	struct iovec iov[TX_IOV_MAX];
 	struct msghdr msg = { .msg_iov = iov };
 	struct ktls_record *r;
-	bool progress = false, full = false;
+	bool full = false;
 	ssize_t n;
 	int cnt, error;
 
@@ -146,7 +146,6 @@ tx_flush(struct ktls_sock *so)
 			ktls_sock_purge(so);	/* what fail left, busy */
 			return (false);
 		}
-		progress = true;
 		while (n > 0) {
 			r = so->head;
 			/* The kernel took no more than it was offered. */
@@ -167,8 +166,7 @@ tx_flush(struct ktls_sock *so)
 			break;
 		}
 	}
-	if (progress)
-		ktls_sock_wakeup(so);
+	/* Waiters were woken after each send (above), progress or not. */
 	ktls_tx_finish(so);
 	return (full);
 }

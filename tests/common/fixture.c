@@ -158,40 +158,38 @@ fx_enable_ktls(void)
 	ktls_sysctl_set("kern.ipc.tls.enable", &on, sizeof(on));
 }
 
+/* Read name into v of exactly len bytes: 0, or -1 with a diagnostic. */
+static int
+sysctl_exact(const char *name, void *v, size_t len)
+{
+	size_t got = len;
+	int e;
+
+	if (ktls_sysctl_get(name, v, &got) == 0 && got == len)
+		return (0);
+	e = errno;
+	printf("# ktls_sysctl_get(%s): %s (len %zu)\n", name, strerror(e),
+	    got);
+	fflush(stdout);
+	errno = e;
+	return (-1);
+}
+
 uint64_t
 fx_sysctl_u64(const char *name)
 {
 	uint64_t v = 0;
-	size_t len = sizeof(v);
 
 	/* A short read would be a tunable (an int), not a counter. */
-	if (ktls_sysctl_get(name, &v, &len) != 0 || len != sizeof(v)) {
-		int e = errno;
-
-		printf("# ktls_sysctl_get(%s): %s (len %zu)\n", name,
-		    strerror(e), len);
-		fflush(stdout);
-		errno = e;
-		return (UINT64_MAX);
-	}
-	return (v);
+	return (sysctl_exact(name, &v, sizeof(v)) == 0 ? v : UINT64_MAX);
 }
 
 int
 fx_sysctl_int(const char *name)
 {
-	int v = 0, e;
-	size_t len = sizeof(v);
+	int v = 0;
 
-	if (ktls_sysctl_get(name, &v, &len) != 0 || len != sizeof(v)) {
-		e = errno;
-		printf("# ktls_sysctl_get(%s): %s (len %zu)\n", name,
-		    strerror(e), len);
-		fflush(stdout);
-		errno = e;
-		return (INT_MIN);
-	}
-	return (v);
+	return (sysctl_exact(name, &v, sizeof(v)) == 0 ? v : INT_MIN);
 }
 
 int
