@@ -115,6 +115,23 @@ main(int argc, char **argv)
 		else
 			printf("# %s: %s\n", be->name, path);
 	}
+	/* Which backend a session of each AEAD suite gets here. */
+	for (unsigned int si = 0; (su = ktls_suite_get(si)) != NULL; si++) {
+		const struct ktls_crypto_params p = { .suite = su,
+		    .cipher_key = key, .iv = iv };
+		const struct ktls_backend *got;
+		struct ktls_cctx *cctx;
+
+		if (su->kind == KTLS_CBC ||
+		    ktls_backend_select(&p, &got, &cctx, NULL) != 0)
+			continue;
+		if (json)
+			printf("{\"suite\": \"%s\", \"chosen\": \"%s\"}\n",
+			    su->name, got->name);
+		else
+			printf("# %s: %s\n", su->name, got->name);
+		got->free(cctx);
+	}
 	if (!json)
 		printf("%-10s %-28s %7s %8s\n", "backend", "suite", "record",
 		    "GB/s");

@@ -720,6 +720,10 @@ class Bench:
                     res.setdefault("paths", {})[row["backend"]] = \
                         row["path"]
                     continue
+                if "chosen" in row:     # the backend a session gets
+                    res.setdefault("chosen", {})[row["suite"]] = \
+                        row["chosen"]
+                    continue
                 row["source"] = "crypto_speed"
                 res["rows"].append(row)
             if not res["rows"]:
@@ -744,6 +748,8 @@ class Bench:
             log("   note: " + note)
         for be, path in res.get("paths", {}).items():
             log("   %s: %s" % (be, path))
+        for su, be in res.get("chosen", {}).items():
+            log("   %s sessions: %s" % (su, be))
         for r in res["rows"]:
             log("   %-22s %-28s %6d B  %.2f GB/s" % (
                 r.get("backend"), r.get("suite"), r.get("record", 0),

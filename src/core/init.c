@@ -11,6 +11,9 @@ extern const struct ktls_backend ktls_backend_openssl;
 #ifdef KTLS_HAVE_IPSECMB
 extern const struct ktls_backend ktls_backend_ipsecmb;
 #endif
+#ifdef KTLS_HAVE_VAES
+extern const struct ktls_backend ktls_backend_vaes;
+#endif
 
 struct ktls_sysops ktls_sys;
 _Atomic size_t ktls_unsent;
@@ -181,6 +184,9 @@ init_once_fn(void)
 	ktls_backend_register(&ktls_backend_openssl);
 #ifdef KTLS_HAVE_IPSECMB
 	ktls_backend_register(&ktls_backend_ipsecmb);
+#endif
+#ifdef KTLS_HAVE_VAES
+	ktls_backend_register(&ktls_backend_vaes);
 #endif
 	atexit(ktls_drain_all);
 	pthread_atfork(NULL, NULL, ktls_atfork_child);

@@ -12,6 +12,7 @@
 #ifndef KTLS_BACKEND_H
 #define KTLS_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,13 @@ struct ktls_cctx;	/* a backend's own per-session context */
 struct ktls_backend {
 	const char	*name;
 	int		prio;	/* higher is tried first */
+	/*
+	 * A timed backend takes a suite only where it measures faster than
+	 * the untimed backend that would take it otherwise: the registry
+	 * seals the same records with both, once per suite, at the first
+	 * session (about a millisecond), unless KTLS_BACKEND names it.
+	 */
+	bool		timed;
 	/* Once, at registration (may be NULL). */
 	void	(*init)(void);
 	/* Accept the session (0, *ctxp set) or decline it (-EOPNOTSUPP). */
