@@ -5,10 +5,12 @@
  * (127.0.0.1) with a session enabled, the peer decrypting with the
  * fixture's own receiver (tlsdec, code the engine does not share).
  *
- * The transmit path makes its sends with ktls_sys.sendmsg: the writer
- * itself (inline records), the socket's worker, and the poller when the
- * kernel said EAGAIN (the software mode's flush, src/transport/tx.c).
- * A wrapper replaces that entry; it counts every call (by thread:
+ * The transmit path makes its sends with ktls_sys.sendmsg (ktls_sys.send
+ * for a single record): the writer itself (inline records), the socket's
+ * worker, and the poller when the kernel said EAGAIN (the software mode's
+ * flush, src/transport/tx.c).  A wrapper replaces both entries (a send is
+ * counted and scripted as the sendmsg of one iovec it stands for, and
+ * "sendmsg calls" below means either); it counts every call (by thread:
  * writer, worker, poller) and answers from a script: pass, EAGAIN,
  * EINTR, ECONNRESET, or a short write (the real sendmsg offered fewer
  * bytes: 1, half, or the first record and 100 bytes of the second).
@@ -229,6 +231,18 @@ w_sendmsg(int fd, const struct msghdr *msg, int flags)
 	return (ret);
 }
 
+/* send(2) of one span: the sendmsg of one iovec, to the script. */
+static ssize_t
+w_send(int fd, const void *buf, size_t len, int flags)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (fd != target_fd)
+		return (saved.send(fd, buf, len, flags));
+	return (w_sendmsg(fd, &m, flags));
+}
+
 static int
 w_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
@@ -310,6 +324,7 @@ seam_install(struct ktls_sock *so, const struct step *steps, int n,
 	__atomic_store_n(&ktls_sys.setsockopt, w_setsockopt, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&ktls_sys.shutdown, w_shutdown, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&ktls_sys.sendmsg, w_sendmsg, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&ktls_sys.send, w_send, __ATOMIC_SEQ_CST);
 }
 
 /* A new script for the next calls (the counters go on). */
@@ -326,6 +341,7 @@ static void
 seam_restore(void)
 {
 	__atomic_store_n(&ktls_sys.sendmsg, saved.sendmsg, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&ktls_sys.send, saved.send, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&ktls_sys.setsockopt, saved.setsockopt,
 	    __ATOMIC_SEQ_CST);
 	__atomic_store_n(&ktls_sys.shutdown, saved.shutdown, __ATOMIC_SEQ_CST);
