@@ -18,6 +18,9 @@ can be compared with each other).
 
 usage: bench/paired.py [A] [B] [--rounds N] [--secs S]
                        [--what f1k,f64k,big] [--big-mib M] [--json FILE]
+                       [--env-a KEY=VAL]... [--env-b KEY=VAL]...
+--env-a/--env-b set a variable in one server's environment only (the same
+build with and without a KTLS_* setting, say).
 Defaults: A stock, B ktls=build, 5 rounds of 5 s, all three loads.
 Runs in a network namespace of its own (reno), on 127.0.0.1 only, like
 bench/run.py, whose helpers it uses; `make bench` calls it too.
@@ -42,6 +45,17 @@ NETNS_MARK = "KTLS_PAIRED_NETNS"
 def cpu_features():
     """The CPU's model and the flags that decide AES code paths."""
     return {"model": rb.cpu_model(), "flags": rb.cpu_flags()}
+
+
+def parse_env(pairs):
+    """['KEY=VAL', ...] -> {KEY: VAL}."""
+    env = {}
+    for kv in pairs or ():
+        key, eq, val = kv.partition("=")
+        if not key or not eq:
+            raise rb.BenchError("environment %r: want KEY=VAL" % kv)
+        env[key] = val
+    return env
 
 
 def parse_server(spec, top):
@@ -234,6 +248,10 @@ def main():
     ap.add_argument("--all-cpus", action="store_true",
                     help="servers and clients on every CPU (the scaling "
                     "case: 2 workers, 2 clients each, every CPU busy)")
+    ap.add_argument("--env-a", action="append", metavar="KEY=VAL",
+                    help="set in server A's environment (repeatable)")
+    ap.add_argument("--env-b", action="append", metavar="KEY=VAL",
+                    help="set in server B's environment (repeatable)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("paired: needs root (a network namespace)", file=sys.stderr)
@@ -242,6 +260,7 @@ def main():
     try:
         cc = rb.setup_netns()
         a, b = parse_server(args.a, top), parse_server(args.b, top)
+        env = (parse_env(args.env_a), parse_env(args.env_b))
         server_cpu, client_cpu = rb.two_cpus()
         clients = 1
         if args.all_cpus:
@@ -252,19 +271,22 @@ def main():
         big = args.big_mib << 20
         meta = {"cpu": cpu_features(), "server_cpu": server_cpu,
                 "client_cpu": client_cpu, "congestion_control": cc,
-                "a": a[0], "b": b[0], "rounds": args.rounds,
+                "a": a[0], "b": b[0], "env_a": env[0], "env_b": env[1],
+                "rounds": args.rounds,
                 "wrk_secs": args.secs, "big_bytes": big,
                 "workers": args.workers, "affinity": args.affinity,
                 "clients_per_server": clients,
                 "method": "both servers at once, each on CPU %s with its "
                           "own client on CPU %s; cost = server CPU / own "
                           "work" % (server_cpu, client_cpu)}
-        rb.log("paired: A %s, B %s; %s (%s)" % (
-            a[0], b[0], meta["cpu"]["model"], ", ".join(
+        rb.log("paired: A %s%s, B %s%s; %s (%s)" % (
+            a[0], "".join(" %s=%s" % kv for kv in env[0].items()),
+            b[0], "".join(" %s=%s" % kv for kv in env[1].items()),
+            meta["cpu"]["model"], ", ".join(
                 f for f, on in meta["cpu"]["flags"].items() if on)))
         tmp = tempfile.mkdtemp(prefix="ktls-paired.")
         pair = Pair(tmp, rb.make_www(tmp, big), a, b, server_cpu,
-                    client_cpu, workers=args.workers,
+                    client_cpu, env=env, workers=args.workers,
                     affinity=args.affinity, clients=clients)
         try:
             pair.start()

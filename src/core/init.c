@@ -49,7 +49,6 @@ ktls_owner(void)
 static bool env_enable;
 static char env_backend[32];
 static long env_exit_wait_ms = 30000;
-static bool env_sendfile_map;
 
 __attribute__((constructor)) static void
 ktls_load_env(void)
@@ -73,20 +72,6 @@ ktls_load_env(void)
 	 * close(), say), would run dlsym() under libc's own locks.
 	 */
 	ktls_sys_init();
-	/*
-	 * KTLS_SENDFILE_MAP=1: sendfile encrypts from a mapping of the file.
-	 * Off by default: on this kernel mapping and unmapping the windows
-	 * costs more than the copy it saves (measured with nginx, 1 GiB over
-	 * TLS 1.3: 0.61 CPU-s/GiB mapped against 0.37 with pread()).
-	 */
-	if ((e = getenv("KTLS_SENDFILE_MAP")) != NULL)
-		env_sendfile_map = *e == '1';
-}
-
-bool
-ktls_env_sendfile_map(void)
-{
-	return (env_sendfile_map);
 }
 
 const char *

@@ -57,8 +57,6 @@ void	ktls_init(void);
 void	ktls_drain_all(void);
 /* KTLS_BACKEND, now or as it was at load time (init.c). */
 const char *ktls_env_backend(void);
-/* KTLS_SENDFILE_MAP at load time: sendfile through a file mapping. */
-bool	ktls_env_sendfile_map(void);
 
 /* pthread_atfork() child handlers, one per module that keeps threads. */
 void	ktls_sock_atfork_child(void);
@@ -84,12 +82,6 @@ extern _Atomic int ktls_tunable_ifnet_permitted; /* ...ifnet.permitted */
 /* Key memory (keymem.c): locked, not in core dumps, wiped on free. */
 void	*ktls_keymem_alloc(size_t len);
 void	ktls_keymem_free(void *p, size_t len);
-
-/* sendfile's single pass (filemap.c); worker only. */
-const uint8_t *ktls_file_map(struct ktls_fileref *f, off_t off, size_t len);
-void	ktls_file_unmap(struct ktls_fileref *f);
-int	ktls_encrypt_guarded(const struct ktls_session *s,
-	    struct ktls_crypt_op *op);
 
 #define KTLS_QUEUE_LIMIT	(512 * 1024)	/* wire bytes queued per socket */
 #define KTLS_INLINE_MAX		4096	/* writes the writer encrypts itself */

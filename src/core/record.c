@@ -82,7 +82,6 @@ void
 ktls_fileref_rele(struct ktls_fileref *f)
 {
 	if (atomic_fetch_sub(&f->refs, 1) == 1) {
-		ktls_file_unmap(f);
 		ktls_sys.close(f->fd);
 		free(f);
 	}

@@ -680,8 +680,6 @@ ktls_sock_sendfile(struct ktls_sock *so, int in_fd, off_t *offset, size_t count)
 		return (-errno);
 	}
 	atomic_init(&f->refs, 1);
-	f->map = NULL;
-	f->nomap = !ktls_env_sendfile_map();
 	src = (struct ktls_src){ .file = f, .file_off = off };
 	r = ktls_sock_send(so, &src, count, TLS_RLTYPE_APP,
 	    -1, 0);

@@ -62,11 +62,6 @@ struct ktls_record {
 struct ktls_fileref {
 	_Atomic int	refs;
 	int		fd;	/* our own dup of the sendfile in_fd */
-	/* The worker's window of the file (filemap.c). */
-	uint8_t		*map;
-	off_t		map_off;
-	size_t		map_len;
-	bool		nomap;	/* not mappable: pread() */
 };
 
 /*

@@ -255,23 +255,10 @@ ktls_encrypt(struct ktls_record *r)
 		so->inv_last_enc = r->seq;
 	}
 #endif
-	if (r->file != NULL) {
-		/* From the page cache straight into the record, if it maps. */
-		if ((op.src = ktls_file_map(r->file, r->file_off, r->len)) !=
-		    NULL) {
-			error = ktls_fault_hit(KF_CRYPTO) ? -EBADMSG :
-			    ktls_encrypt_guarded(s, &op);
-			ktls_fileref_rele(r->file);
-			r->file = NULL;
-			goto done;
-		}
-		op.src = payload;
-		if ((error = fill_from_file(r, payload)) != 0)
-			return (error);
-	}
+	if (r->file != NULL && (error = fill_from_file(r, payload)) != 0)
+		return (error);
 	error = ktls_fault_hit(KF_CRYPTO) ? -EBADMSG :
 	    s->be->encrypt(s->cctx, &op);
-done:
 	if (error != 0) {
 		ktls_counter_add(KC_FAILED_CRYPTO, 1);
 		return (error);

@@ -4,11 +4,8 @@
  * out of core dumps, gone after free), and per-thread counters summed on
  * read, including threads that have exited.
  */
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ktls.h"
 #include "ktls_int.h"
@@ -157,62 +154,6 @@ test_counters(void)
 	tap_result("counters: per-thread slots summed, exited threads kept");
 }
 
-/*
- * sendfile's single pass: a file truncated under the worker's mapping
- * raises SIGBUS, which the guard turns into EIO -- twice in a row, so the
- * signal is not left blocked -- and a mapped file encrypts as the same
- * bytes copied would.
- */
-static void
-test_filemap_truncate(void)
-{
-	uint8_t key[16] = { 1 }, iv[12] = { 2 }, data[32768], *out, *ref;
-	struct tls_enable en = { .cipher_key = key, .iv = iv,
-	    .cipher_algorithm = CRYPTO_AES_NIST_GCM_16, .cipher_key_len = 16,
-	    .iv_len = 12, .tls_vmajor = TLS_MAJOR_VER_ONE,
-	    .tls_vminor = TLS_MINOR_VER_THREE };
-	struct ktls_session *s = NULL;
-	struct ktls_fileref f = { .fd = -1 };
-	char path[] = "/tmp/ktls-map-XXXXXX";
-	const uint8_t *src;
-
-	REQUIRE(ktls_session_create(&en, sizeof(en), &s) == 0, );
-	memset(data, 0x5a, sizeof(data));
-	f.fd = mkstemp(path);
-	REQUIRE(f.fd >= 0, );
-	unlink(path);
-	REQUIRE(write(f.fd, data, sizeof(data)) == (ssize_t)sizeof(data), );
-	out = malloc(16384 + KTLS_MAX_OVERHEAD);
-	ref = malloc(16384 + KTLS_MAX_OVERHEAD);
-	for (int round = 0; round < 2; round++) {
-		memset(out, 0, 5);
-		src = ktls_file_map(&f, 16384, 16384);
-		REQUIRE(src != NULL, );
-		/* Mapped while whole: same record as from a copy. */
-		struct ktls_crypt_op op = { .seq = 7, .type = 23, .rec = out,
-		    .src = src, .len = 16384 };
-		struct ktls_crypt_op op2 = { .seq = 7, .type = 23, .rec = ref,
-		    .src = data, .len = 16384 };
-		memset(ref, 0, 5);
-		CHECK(ktls_encrypt_guarded(s, &op) == 0);
-		CHECK(s->be->encrypt(s->cctx, &op2) == 0);
-		CHECK(memcmp(out, ref, 16384 + 5 + 17) == 0);
-		/* Now shorter than the mapping. */
-		CHECK(ftruncate(f.fd, 4096) == 0);
-		CHECK(ktls_encrypt_guarded(s, &op) == -EIO);
-		ktls_file_unmap(&f);
-		CHECK(pwrite(f.fd, data, sizeof(data), 0) ==
-		    (ssize_t)sizeof(data));
-	}
-	ktls_file_unmap(&f);
-	close(f.fd);
-	free(out);
-	free(ref);
-	ktls_session_destroy(s);
-	tap_result("sendfile mapping: encrypts as a copy would; a file "
-	    "truncated under it gives EIO, not SIGBUS, every time");
-}
-
 int
 main(void)
 {
@@ -220,6 +161,5 @@ main(void)
 	test_suite_sizes();
 	test_keymem();
 	test_counters();
-	test_filemap_truncate();
 	return (tap_done());
 }
