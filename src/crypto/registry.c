@@ -46,8 +46,9 @@ ktls_backend_get(unsigned int idx)
 
 /*
  * Timed backends: per (backend, suite), whether it beats the untimed
- * backend that would take the suite without it.  Decided once, under
- * reg_mtx (a first session of a suite may wait a millisecond for it).
+ * backend that would take the suite without it.  Measured without a lock
+ * held (two first sessions may both measure; the first answer stays),
+ * looked up and recorded under reg_mtx.
  */
 #define KTLS_MAX_TIMED		32
 static struct timed_choice {
@@ -96,7 +97,28 @@ probe_time(const struct ktls_backend *be, struct ktls_cctx *c,
 	return (now_ns() - t0);
 }
 
-/* Whether backends[i], a timed one, is faster for s.  Under reg_mtx. */
+/* The recorded answer for be and s: 1 wins, 0 loses, -1 none yet. */
+static int
+timed_lookup_locked(const struct ktls_backend *be, const struct ktls_suite *s)
+{
+	for (unsigned int j = 0; j < ntimed; j++)
+		if (timed[j].be == be && timed[j].suite == s)
+			return (timed[j].wins);
+	return (-1);
+}
+
+static int
+timed_lookup(const struct ktls_backend *be, const struct ktls_suite *s)
+{
+	int r;
+
+	pthread_mutex_lock(&reg_mtx);
+	r = timed_lookup_locked(be, s);
+	pthread_mutex_unlock(&reg_mtx);
+	return (r);
+}
+
+/* Whether backends[i], a timed one, is faster for s. */
 static bool
 timed_wins(unsigned int i, const struct ktls_suite *s)
 {
@@ -110,10 +132,10 @@ timed_wins(unsigned int i, const struct ktls_suite *s)
 	uint64_t ta = UINT64_MAX, tb = UINT64_MAX, t;
 	uint8_t *rec = NULL;
 	bool wins = false;
+	int known = timed_lookup(be, s);
 
-	for (unsigned int j = 0; j < ntimed; j++)
-		if (timed[j].be == be && timed[j].suite == s)
-			return (timed[j].wins);
+	if (known >= 0)
+		return (known != 0);
 	if (be->try(&p, &ca) != 0)
 		goto out;
 	for (unsigned int j = i + 1; j < nbackends && other == NULL; j++)
@@ -139,8 +161,12 @@ out:
 		be->free(ca);
 	if (cb != NULL)
 		other->free(cb);
-	if (ntimed < KTLS_MAX_TIMED)
+	pthread_mutex_lock(&reg_mtx);
+	if ((known = timed_lookup_locked(be, s)) >= 0)
+		wins = known != 0;
+	else if (ntimed < KTLS_MAX_TIMED)
 		timed[ntimed++] = (struct timed_choice){ be, s, wins };
+	pthread_mutex_unlock(&reg_mtx);
 	return (wins);
 }
 
@@ -156,17 +182,11 @@ ktls_backend_select(const struct ktls_crypto_params *p,
 		const struct ktls_backend *be = backends[i];
 
 		bool named = only != NULL && *only != '\0';
-		bool wins;
 
 		if (named && strcmp(only, be->name) != 0)
 			continue;
-		if (be->timed && !named) {
-			pthread_mutex_lock(&reg_mtx);
-			wins = timed_wins(i, p->suite);
-			pthread_mutex_unlock(&reg_mtx);
-			if (!wins)
-				continue;
-		}
+		if (be->timed && !named && !timed_wins(i, p->suite))
+			continue;
 		if (be->try(p, ctxp) == 0) {
 			*bep = be;
 			return (0);
