@@ -154,17 +154,22 @@ main(void)
 
 	ktls_init();
 	for (unsigned int bi = 0; (be = ktls_backend_get(bi)) != NULL; bi++) {
+		if (be->path != NULL && be->path() == NULL) {
+			tap_skip("no code path for it on this CPU",
+			    "%s: the known-answer vectors", be->name);
+			continue;
+		}
 		for (size_t i = 0; i < sizeof(kat_vectors) /
 		    sizeof(kat_vectors[0]); i++) {
 			for (int ip = 1; ip >= 0; ip--) {
+				/*
+				 * A suite the backend does not do (ipsec-mb
+				 * and vaes: CBC; vaes: ChaCha20) is no case
+				 * (run_vector() fails OpenSSL declining).
+				 */
 				if (!run_vector(&kat_vectors[i], be->name,
-				    ip)) {
-					tap_skip("the backend declines the "
-					    "suite", "%s %s (%s)", be->name,
-					    kat_vectors[i].name,
-					    ip ? "in place" : "out of place");
+				    ip))
 					continue;
-				}
 				tap_result("%s %s (%s): %s", be->name,
 				    kat_vectors[i].name,
 				    ip ? "in place" : "out of place",
