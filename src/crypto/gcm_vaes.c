@@ -12,7 +12,12 @@
  * How: counter blocks two per ymm register, eight registers (sixteen
  * blocks, 256 bytes) per loop round, every round key applied to all eight
  * before the next; GHASH of those sixteen blocks with the key powers
- * H^16..H^1, carry-less products summed unreduced and reduced once.
+ * H^16..H^1, carry-less products summed unreduced and reduced once, the
+ * middle term by Karatsuba (three multiplies a block instead of four:
+ * +5-10% at 16 KiB on an AMD Zen 3).  Measured and not kept: round keys
+ * stored once and broadcast at each use (12% slower at 16 KiB), and
+ * hashing the round before's ciphertext inside the AES rounds (no gain:
+ * the CPU already overlaps them).
  *
  * GHASH arithmetic: a block is byte-reflected (its first byte becomes the
  * integer's most significant), which turns GCM's bit-reflected field
@@ -138,7 +143,7 @@ gh_chunk(const struct ktls_gcm_key *k, __m128i acc, const uint8_t *p,
     size_t nb)
 {
 	const __m256i bs = bswap_mask256();
-	const uint8_t *hp = k->hpow[16 - nb];
+	const uint8_t *hp = k->hpow[16 - nb], *kp = k->hkar[16 - nb];
 	__m256i lo = _mm256_setzero_si256(), mi = lo, hi = lo, x, h;
 	__m128i lo1, mi1, hi1;
 	size_t i = 0;
@@ -152,12 +157,15 @@ gh_chunk(const struct ktls_gcm_key *k, __m128i acc, const uint8_t *p,
 			    _mm256_setzero_si256(), acc, 0));
 		h = _mm256_loadu_si256((const __m256i *)(const void *)
 		    (hp + 16 * i));
+		/* Karatsuba: MI = (x_lo ^ x_hi)(h_lo ^ h_hi) ^ LO ^ HI. */
 		lo = _mm256_xor_si256(lo, _mm256_clmulepi64_epi128(x, h, 0x00));
-		mi = _mm256_xor_si256(mi, _mm256_xor_si256(
-		    _mm256_clmulepi64_epi128(x, h, 0x01),
-		    _mm256_clmulepi64_epi128(x, h, 0x10)));
 		hi = _mm256_xor_si256(hi, _mm256_clmulepi64_epi128(x, h, 0x11));
+		x = _mm256_xor_si256(x, _mm256_shuffle_epi32(x, 0x4e));
+		h = _mm256_loadu_si256((const __m256i *)(const void *)
+		    (kp + 16 * i));
+		mi = _mm256_xor_si256(mi, _mm256_clmulepi64_epi128(x, h, 0x00));
 	}
+	mi = _mm256_xor_si256(mi, _mm256_xor_si256(lo, hi));
 	lo1 = _mm_xor_si128(_mm256_castsi256_si128(lo),
 	    _mm256_extracti128_si256(lo, 1));
 	mi1 = _mm_xor_si128(_mm256_castsi256_si128(mi),
@@ -321,6 +329,13 @@ ktls_gcm_vaes_setkey(struct ktls_gcm_key *k, const uint8_t *key,
 		_mm_storeu_si128((__m128i *)(void *)k->hpow[i], gf_mul(
 		    _mm_loadu_si128((const __m128i *)(const void *)
 		    k->hpow[i + 1]), h));
+	for (int i = 0; i < 16; i++) {
+		__m128i p = _mm_loadu_si128((const __m128i *)(const void *)
+		    k->hpow[i]);
+
+		_mm_storeu_si128((__m128i *)(void *)k->hkar[i],
+		    _mm_xor_si128(p, _mm_shuffle_epi32(p, 0x4e)));
+	}
 	explicit_bzero(r, sizeof(r));
 	h = _mm_setzero_si128();
 	lo = hi = 0;

@@ -15,13 +15,15 @@
 
 /*
  * The expanded key: AES round keys, each repeated in both 128-bit lanes,
- * and the GHASH key powers H^16..H^1 (in the bit-reflected,
- * pre-multiplied-by-x form the multiplier takes).  Secret: callers keep
- * it in key memory.
+ * the GHASH key powers H^16..H^1 (in the bit-reflected,
+ * pre-multiplied-by-x form the multiplier takes), and each power's two
+ * halves XORed (Karatsuba's middle operand).  Secret: callers keep it in
+ * key memory (under 1 KiB).
  */
 struct ktls_gcm_key {
 	uint8_t		rk[15][32];
 	uint8_t		hpow[16][16];
+	uint8_t		hkar[16][16];
 	unsigned int	rounds;		/* 10 or 14 */
 };
 
