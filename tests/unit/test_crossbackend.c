@@ -21,32 +21,15 @@
 
 #include "ktls.h"
 #include "ktls_int.h"
+#include "rng.h"
 #include "tap.h"
 
 static const size_t lens[] = { 0, 1, 15, 16, 17, 255, 1400, 16383, 16384 };
 #define NLENS	(sizeof(lens) / sizeof(lens[0]))
 #define GUARD	32	/* bytes after a record that no backend may touch */
 
-static uint64_t rng_state;
 /* The backend compared with OpenSSL. */
 static const char *cand;
-
-/* xorshift64*: reproducible from the printed seed. */
-static uint64_t
-rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (rng_state * 0x2545f4914f6cdd1dULL);
-}
-
-static void
-rng_fill(uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(rng() >> 56);
-}
 
 static void
 be64enc(uint8_t *p, uint64_t v)

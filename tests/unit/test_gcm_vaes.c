@@ -20,33 +20,12 @@
 #include <openssl/evp.h>
 
 #include "gcm_vaes.h"
+#include "rng.h"
 #include "tap.h"
 
 #define MAXLEN	(65536 + 1)
 #define PAD	64		/* guard bytes each side of an output */
 
-static uint64_t rng_state;
-
-static uint64_t
-rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (rng_state * 0x2545f4914f6cdd1dULL);
-}
-
-static void
-rng_fill(uint8_t *p, size_t n)
-{
-	for (; n >= 8; p += 8, n -= 8) {
-		uint64_t v = rng();
-
-		memcpy(p, &v, 8);
-	}
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(rng() >> 56);
-}
 
 /* OpenSSL's seal of pt[0..n) (tail already appended by the caller). */
 static int
