@@ -79,6 +79,13 @@ ktls_suite_trailer_len(const struct ktls_suite *s, size_t len)
 }
 
 /* Whole record length on the wire. */
+/* Receive: an AEAD record of rec_len bytes opens to this many bytes. */
+static inline size_t
+ktls_suite_open_len(const struct ktls_suite *s, size_t rec_len)
+{
+	return (rec_len - s->prefix_len - s->tag_len);
+}
+
 static inline size_t
 ktls_suite_record_len(const struct ktls_suite *s, size_t len)
 {

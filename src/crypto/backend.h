@@ -56,6 +56,24 @@ struct ktls_crypt_op {
 	size_t		len;
 };
 
+/*
+ * One received record to open (the receive side, issue 13): rec is the
+ * whole record off the wire, rec_len bytes (header, explicit nonce,
+ * ciphertext, tag), its length already checked by the core against the
+ * suite (at least prefix_len + tag_len).  The backend checks the tag
+ * before it releases a byte: on success it writes the plaintext,
+ * ktls_suite_open_len() bytes (TLS 1.3: the inner plaintext, real
+ * content type and padding included), to dst, which may be
+ * rec + prefix_len (in place), and returns 0; when the tag does not
+ * verify it returns -EBADMSG and dst holds nothing of the record (zeros).
+ */
+struct ktls_open_op {
+	uint64_t	seq;
+	const uint8_t	*rec;
+	size_t		rec_len;
+	uint8_t		*dst;
+};
+
 struct ktls_cctx;	/* a backend's own per-session context */
 
 struct ktls_backend {
@@ -75,6 +93,12 @@ struct ktls_backend {
 		    struct ktls_cctx **ctxp);
 	/* 0, or a negative errno: the record must not be sent. */
 	int	(*encrypt)(struct ktls_cctx *ctx, const struct ktls_crypt_op *op);
+	/*
+	 * 0, -EBADMSG (forged or corrupted: nothing written), or another
+	 * negative errno.  NULL, or -EOPNOTSUPP for a suite: this backend
+	 * does not receive it (CBC suites are sent, never received).
+	 */
+	int	(*decrypt)(struct ktls_cctx *ctx, const struct ktls_open_op *op);
 	/* Wipe and free the context. */
 	void	(*free)(struct ktls_cctx *ctx);
 	/*
@@ -111,6 +135,15 @@ void	ktls_aead_nonce(const struct ktls_suite *s, const uint8_t *iv,
 /* The AEAD additional data of a record; returns its length (13 or 5). */
 size_t	ktls_aead_aad(const struct ktls_suite *s, const struct ktls_crypt_op *op,
 	    uint8_t aad[13]);
+/*
+ * Receive: the 12-byte nonce of a received record (TLS 1.2 GCM: salt and
+ * the record's own explicit nonce) and its additional data, from the
+ * header and the plaintext length; returns the AAD's length.
+ */
+void	ktls_aead_open_nonce(const struct ktls_suite *s, const uint8_t *iv,
+	    const struct ktls_open_op *op, uint8_t nonce[12]);
+size_t	ktls_aead_open_aad(const struct ktls_suite *s,
+	    const struct ktls_open_op *op, uint8_t aad[13]);
 /* The MAC-then-encrypt pseudo-header seq || type || version || length. */
 void	ktls_cbc_mac_header(const struct ktls_suite *s,
 	    const struct ktls_crypt_op *op, uint8_t hdr[13]);

@@ -58,8 +58,11 @@ struct ktls_cctx {
 	aes_gcm_init_t		gcm_init;
 	aes_gcm_enc_dec_update_t gcm_update;
 	aes_gcm_enc_dec_finalize_t gcm_finalize;
+	aes_gcm_enc_dec_update_t gcm_dec_update;	/* receive */
+	aes_gcm_enc_dec_finalize_t gcm_dec_finalize;
 	chacha_poly_init_t	cp_init;
 	chacha_poly_enc_dec_update_t cp_update;
+	chacha_poly_enc_dec_update_t cp_dec_update;
 	chacha_poly_finalize_t	cp_finalize;
 };
 
@@ -300,6 +303,7 @@ mb_try(const struct ktls_crypto_params *p, struct ktls_cctx **ctxp)
 		c->seal = mb_chacha;
 		c->cp_init = m->chacha20_poly1305_init;
 		c->cp_update = m->chacha20_poly1305_enc_update;
+		c->cp_dec_update = m->chacha20_poly1305_dec_update;
 		c->cp_finalize = m->chacha20_poly1305_finalize;
 	} else if (s->key_len == 16) {
 		IMB_AES128_GCM_PRE(m, p->cipher_key, c->key);
@@ -307,12 +311,16 @@ mb_try(const struct ktls_crypto_params *p, struct ktls_cctx **ctxp)
 		c->gcm_init = m->gcm128_init;
 		c->gcm_update = m->gcm128_enc_update;
 		c->gcm_finalize = m->gcm128_enc_finalize;
+		c->gcm_dec_update = m->gcm128_dec_update;
+		c->gcm_dec_finalize = m->gcm128_dec_finalize;
 	} else {
 		IMB_AES256_GCM_PRE(m, p->cipher_key, c->key);
 		c->seal = mb_gcm;
 		c->gcm_init = m->gcm256_init;
 		c->gcm_update = m->gcm256_enc_update;
 		c->gcm_finalize = m->gcm256_enc_finalize;
+		c->gcm_dec_update = m->gcm256_dec_update;
+		c->gcm_dec_finalize = m->gcm256_dec_finalize;
 	}
 	c->iv = p->iv;
 	c->nonce_off = p->nonce_off;
@@ -392,11 +400,55 @@ mb_encrypt(struct ktls_cctx *c, const struct ktls_crypt_op *op)
 	return (0);
 }
 
+/*
+ * Receive: decrypt, compute the tag, compare it in constant time; on a
+ * mismatch the plaintext written is wiped before the error returns.
+ */
+static int
+mb_decrypt(struct ktls_cctx *c, const struct ktls_open_op *op)
+{
+	const struct ktls_suite *s = c->suite;
+	size_t len = ktls_suite_open_len(s, op->rec_len), aadlen;
+	const uint8_t *ct = op->rec + s->prefix_len;
+	uint8_t nonce[12], aad[13], tag[16];
+	unsigned int diff = 0;
+
+	ktls_aead_open_nonce(s, c->iv, op, nonce);
+	aadlen = ktls_aead_open_aad(s, op, aad);
+	if (s->cipher_alg == CRYPTO_CHACHA20_POLY1305) {
+		struct chacha20_poly1305_context_data cctx;
+
+		c->cp_init(c->key, &cctx, nonce, aad, aadlen);
+		if (len != 0)
+			c->cp_dec_update(c->key, &cctx, op->dst, ct, len);
+		c->cp_finalize(&cctx, tag, s->tag_len);
+		explicit_bzero(&cctx, sizeof(cctx));
+	} else {
+		struct gcm_context_data gctx;
+
+		c->gcm_init(c->key, &gctx, nonce, aad, aadlen);
+		if (len != 0)
+			c->gcm_dec_update(c->key, &gctx, op->dst, ct, len);
+		c->gcm_dec_finalize(c->key, &gctx, tag, s->tag_len);
+		explicit_bzero(&gctx, sizeof(gctx));
+	}
+	explicit_bzero(nonce, sizeof(nonce));
+	for (size_t i = 0; i < s->tag_len; i++)
+		diff |= (unsigned int)(tag[i] ^ ct[len + i]);
+	explicit_bzero(tag, sizeof(tag));
+	if (diff != 0) {
+		explicit_bzero(op->dst, len);
+		return (-EBADMSG);
+	}
+	return (0);
+}
+
 const struct ktls_backend ktls_backend_ipsecmb = {
 	.name = "ipsecmb",
 	.prio = 200,
 	.try = mb_try,
 	.encrypt = mb_encrypt,
+	.decrypt = mb_decrypt,
 	.free = mb_free,
 	.path = mb_path_name,
 };

@@ -14,10 +14,12 @@
  * schedules in key memory, serves the AEAD suites where the CPU allows.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -227,11 +229,63 @@ ossl_encrypt(struct ktls_cctx *c, const struct ktls_crypt_op *op)
 	return (c->seal(c, op));
 }
 
+/*
+ * Receive, AEAD suites only: the context keyed for decryption, the tag
+ * set before the data, EVP_DecryptFinal_ex() verifying it; what was
+ * written is wiped when it does not.  CBC suites are never received.
+ */
+static int
+ossl_decrypt(struct ktls_cctx *c, const struct ktls_open_op *op)
+{
+	const struct ktls_suite *s = c->suite;
+	size_t len, aadlen;
+	const uint8_t *ct;
+	uint8_t nonce[12], aad[13], fin[16];
+	int n, ok;
+
+	if (s->kind == KTLS_CBC)
+		return (-EOPNOTSUPP);
+	len = ktls_suite_open_len(s, op->rec_len);
+	ct = op->rec + s->prefix_len;
+	ktls_aead_open_nonce(s, c->iv, op, nonce);
+	aadlen = ktls_aead_open_aad(s, op, aad);
+	if (!EVP_DecryptInit_ex2(c->x, c->cipher, c->key, NULL, NULL)) {
+		EVP_CIPHER_CTX_reset(c->x);
+		return (-EIO);
+	}
+	ok = EVP_DecryptInit_ex2(c->x, NULL, NULL, nonce, NULL) &&
+	    EVP_CIPHER_CTX_ctrl(c->x, EVP_CTRL_AEAD_SET_TAG, s->tag_len,
+	    (void *)(uintptr_t)(ct + len)) &&
+	    EVP_DecryptUpdate(c->x, NULL, &n, aad, (int)aadlen) &&
+	    (len == 0 || EVP_DecryptUpdate(c->x, op->dst, &n, ct, (int)len));
+	if (!ok) {
+		ossl_unkey(c);
+		explicit_bzero(nonce, sizeof(nonce));
+		explicit_bzero(op->dst, len);
+		return (-EIO);
+	}
+	/*
+	 * The application's own libcrypto calls share this thread's error
+	 * queue: a forged record must leave nothing in it.
+	 */
+	ERR_set_mark();
+	ok = EVP_DecryptFinal_ex(c->x, fin, &n);
+	ERR_pop_to_mark();
+	ossl_unkey(c);
+	explicit_bzero(nonce, sizeof(nonce));
+	if (!ok) {
+		explicit_bzero(op->dst, len);
+		return (-EBADMSG);
+	}
+	return (0);
+}
+
 const struct ktls_backend ktls_backend_openssl = {
 	.name = "openssl",
 	.prio = 100,
 	.init = ossl_init,
 	.try = ossl_try,
 	.encrypt = ossl_encrypt,
+	.decrypt = ossl_decrypt,
 	.free = ossl_free,
 };

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* Nonces, additional data and MAC headers of TLS records, for backends. */
+#include <stdint.h>
 #include <string.h>
 
 #include "backend.h"
@@ -52,4 +53,29 @@ ktls_aead_aad(const struct ktls_suite *s, const struct ktls_crypt_op *op,
 	/* RFC 5246 section 6.2.3.3: same fields as the MAC header. */
 	ktls_cbc_mac_header(s, op, aad);
 	return (13);
+}
+
+void
+ktls_aead_open_nonce(const struct ktls_suite *s, const uint8_t *iv,
+    const struct ktls_open_op *op, uint8_t nonce[12])
+{
+	if (s->kind == KTLS_AEAD_EXPLICIT) {
+		/* RFC 5288 section 3: the sender's nonce is in the record. */
+		memcpy(nonce, iv, 4);
+		memcpy(nonce + 4, op->rec + KTLS_HDR_LEN, 8);
+		return;
+	}
+	ktls_aead_nonce(s, iv, op->seq, nonce);
+}
+
+size_t
+ktls_aead_open_aad(const struct ktls_suite *s, const struct ktls_open_op *op,
+    uint8_t aad[13])
+{
+	/* The sealing side's view: its header, type and plaintext length. */
+	const struct ktls_crypt_op sop = { .seq = op->seq, .type = op->rec[0],
+	    .rec = (uint8_t *)(uintptr_t)op->rec,
+	    .len = ktls_suite_open_len(s, op->rec_len) };
+
+	return (ktls_aead_aad(s, &sop, aad));
 }

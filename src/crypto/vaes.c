@@ -6,7 +6,8 @@
  * only where a short measurement at the first session finds it faster
  * than the backend that would take that suite otherwise (ipsec-mb's
  * AVX-512 code wins on AVX-512 CPUs; on an AMD Zen 3 this one does).
- * KTLS_BACKEND=vaes forces it wherever the CPU can run it (tests).
+ * KTLS_BACKEND=vaes forces it wherever the CPU can run it (tests).  It
+ * opens received records too (the tag checked before a byte is written).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -66,6 +67,23 @@ vaes_encrypt(struct ktls_cctx *c, const struct ktls_crypt_op *op)
 	return (0);
 }
 
+static int
+vaes_decrypt(struct ktls_cctx *c, const struct ktls_open_op *op)
+{
+	const struct ktls_suite *s = c->suite;
+	size_t len = ktls_suite_open_len(s, op->rec_len), aadlen;
+	const uint8_t *ct = op->rec + s->prefix_len;
+	uint8_t nonce[12], aad[13];
+	int error;
+
+	ktls_aead_open_nonce(s, c->iv, op, nonce);
+	aadlen = ktls_aead_open_aad(s, op, aad);
+	error = ktls_gcm_vaes_open(c->key, nonce, aad, aadlen, ct, len,
+	    op->dst, ct + len);
+	explicit_bzero(nonce, sizeof(nonce));
+	return (error);
+}
+
 static void
 vaes_free(struct ktls_cctx *c)
 {
@@ -88,6 +106,7 @@ const struct ktls_backend ktls_backend_vaes = {
 	.timed = true,
 	.try = vaes_try,
 	.encrypt = vaes_encrypt,
+	.decrypt = vaes_decrypt,
 	.free = vaes_free,
 	.path = vaes_path,
 };

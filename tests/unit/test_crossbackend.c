@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include "ktls.h"
 #include "ktls_int.h"
 #include "rng.h"
@@ -113,6 +115,58 @@ guard_intact(const uint8_t *rec, size_t rlen)
 	return (true);
 }
 
+/*
+ * Receive: s opens rec (rlen bytes, sealed at seq from pt[0..len) of
+ * type) in place and out of place, to pt (TLS 1.3: then the type); the
+ * same record with one bit flipped (header, nonce, ciphertext or tag, by
+ * flip) is refused with EBADMSG and nothing of it written, and leaves
+ * nothing in libcrypto's error queue.
+ */
+static void
+open_check(struct ktls_session *s, const uint8_t *rec, size_t rlen,
+    uint64_t seq, const uint8_t *pt, size_t len, uint8_t type, size_t flip)
+{
+	const struct ktls_suite *su = s->suite;
+	size_t n = ktls_suite_open_len(su, rlen), at;
+	uint8_t *copy = malloc(rlen), *out = malloc(n + GUARD);
+	struct ktls_open_op op = { .seq = seq, .rec = copy, .rec_len = rlen };
+	bool tls13 = ktls_suite_is_tls13(su);
+
+	REQUIRE(copy != NULL && out != NULL && s->be->decrypt != NULL, );
+	CHECK(n == len + (tls13 ? 1 : 0));
+	/* Out of place. */
+	memcpy(copy, rec, rlen);
+	memset(out, 0xaa, n + GUARD);
+	op.dst = out;
+	CHECK(s->be->decrypt(s->cctx, &op) == 0);
+	CHECK(memcmp(out, pt, len) == 0 && (!tls13 || out[len] == type));
+	CHECK(guard_intact(out, n));
+	/* In place. */
+	op.dst = copy + su->prefix_len;
+	CHECK(s->be->decrypt(s->cctx, &op) == 0);
+	CHECK(memcmp(copy + su->prefix_len, pt, len) == 0);
+	/*
+	 * One bit flipped: nothing of it comes out.  Not in the version or
+	 * length fields, which the core checks against the suite and the
+	 * record (TLS 1.2's additional data takes neither from the header).
+	 */
+	at = flip % rlen;
+	if (at >= 1 && at < KTLS_HDR_LEN)
+		at = rlen - 1;
+	memcpy(copy, rec, rlen);
+	copy[at] ^= (uint8_t)(1u << (flip / rlen % 8));
+	memset(out, 0xaa, n + GUARD);
+	op.dst = out;
+	ERR_clear_error();
+	CHECK(s->be->decrypt(s->cctx, &op) == -EBADMSG);
+	for (size_t i = 0; i < n; i++)
+		CHECK(out[i] == 0);
+	CHECK(guard_intact(out, n));
+	CHECK(ERR_peek_error() == 0);
+	free(copy);
+	free(out);
+}
+
 /* Every length, in place and out of place, one session pair. */
 static void
 compare(const struct ktls_suite *su, const struct keys *k, const char *what)
@@ -146,6 +200,9 @@ compare(const struct ktls_suite *su, const struct keys *k, const char *what)
 				CHECK(0);
 			}
 		}
+		/* Both open OpenSSL's record, and refuse it tampered. */
+		open_check(mb, r2, rlen, seq, pt, len, type, (size_t)rng());
+		open_check(os, r2, rlen, seq, pt, len, type, (size_t)rng());
 	}
 out:
 	ktls_session_destroy(mb);
