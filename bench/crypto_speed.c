@@ -2,14 +2,17 @@
 /*
  * Per-core encryption speed of each crypto backend, through the backend
  * contract exactly as a worker calls it: one record at a time, in place,
- * header and trailer included in the work but only payload bytes counted.
+ * header and trailer included in the work but only payload bytes counted;
+ * then the speed at which it opens the same records (receive, out of
+ * place).
  *
  *	crypto_speed [--json] [--time SEC] [--runs N]
  *
  * For every AEAD suite of TLS 1.3 and every backend that takes it, at
  * 16384-byte (full) and 1400-byte (one MSS) records: the median of N runs
  * (default 5) of SEC seconds each (default 0.3), in GB/s (10^9 bytes).
- * --json prints one object per line: {backend, suite, record, gbps}.
+ * --json prints one object per line: {backend, suite, record, gbps}, with
+ * "op": "open" on the receive rows.
  */
 #include <errno.h>
 #include <string.h>
@@ -68,6 +71,41 @@ run(const struct ktls_backend *be, struct ktls_cctx *cctx,
 	return ((double)n * (double)len / (t - t0) / 1e9);
 }
 
+/*
+ * One timed run of the receive side: the same sealed record opened again
+ * and again into another buffer; GB/s of plaintext, or a negative errno.
+ */
+static double
+run_open(const struct ktls_backend *be, struct ktls_cctx *cctx,
+    const struct ktls_suite *su, uint8_t *rec, uint8_t *out, size_t len,
+    double secs)
+{
+	struct ktls_crypt_op op = { .seq = 7, .type = 23, .rec = rec,
+	    .src = rec + su->prefix_len, .len = len };
+	size_t rlen = ktls_suite_record_len(su, len);
+	struct ktls_open_op oop = { .seq = 7, .rec = rec, .rec_len = rlen,
+	    .dst = out };
+	uint64_t n = 0;
+	double t0, t;
+	int error;
+
+	rec[0] = 23;
+	rec[1] = 3;
+	rec[2] = 3;
+	rec[3] = (uint8_t)((rlen - KTLS_HDR_LEN) >> 8);
+	rec[4] = (uint8_t)(rlen - KTLS_HDR_LEN);
+	if ((error = be->encrypt(cctx, &op)) != 0)
+		return (error);
+	t0 = now();
+	do {
+		for (int i = 0; i < 64; i++)
+			if ((error = be->decrypt(cctx, &oop)) != 0)
+				return (error);
+		n += 64;
+	} while ((t = now()) - t0 < secs);
+	return ((double)n * (double)len / (t - t0) / 1e9);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -76,7 +114,7 @@ main(int argc, char **argv)
 	bool json = false;
 	double secs = 0.3;
 	int runs = 5;
-	uint8_t key[32], iv[12], *rec;
+	uint8_t key[32], iv[12], *rec, *out;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
@@ -102,7 +140,7 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(iv); i++)
 		iv[i] = (uint8_t)(i * 13 + 5);
 	if ((rec = calloc(1, ktls_suite_record_len(ktls_suite_get(0), 16384) +
-	    KTLS_MAX_OVERHEAD)) == NULL)
+	    KTLS_MAX_OVERHEAD)) == NULL || (out = calloc(1, 16384 + 1)) == NULL)
 		return (1);
 	/* Each backend's code path on this CPU, first. */
 	for (unsigned int bi = 0; (be = ktls_backend_get(bi)) != NULL; bi++) {
@@ -180,9 +218,40 @@ main(int argc, char **argv)
 					    g[runs / 2]);
 				fflush(stdout);
 			}
+			/* The same records opened (receive). */
+			for (size_t li = 0; be->decrypt != NULL && li <
+			    sizeof(rec_lens) / sizeof(rec_lens[0]); li++) {
+				size_t len = rec_lens[li];
+
+				(void)run_open(be, cctx, su, rec, out, len,
+				    0.05);
+				for (int r = 0; r < runs; r++)
+					g[r] = run_open(be, cctx, su, rec, out,
+					    len, secs);
+				qsort(g, (size_t)runs, sizeof(g[0]),
+				    cmp_double);
+				if (g[0] < 0) {
+					fprintf(stderr, "crypto_speed: %s %s "
+					    "open: %s\n", be->name, su->name,
+					    strerror((int)-g[0]));
+					continue;
+				}
+				if (json)
+					printf("{\"backend\": \"%s\", "
+					    "\"suite\": \"%s\", \"record\": "
+					    "%zu, \"gbps\": %.3f, \"op\": "
+					    "\"open\"}\n", be->name, su->name,
+					    len, g[runs / 2]);
+				else
+					printf("%-10s %-28s %7zu %8.2f open\n",
+					    be->name, su->name, len,
+					    g[runs / 2]);
+				fflush(stdout);
+			}
 			be->free(cctx);
 		}
 	}
 	free(rec);
+	free(out);
 	return (0);
 }

@@ -751,9 +751,9 @@ class Bench:
         for su, be in res.get("chosen", {}).items():
             log("   %s sessions: %s" % (su, be))
         for r in res["rows"]:
-            log("   %-22s %-28s %6d B  %.2f GB/s" % (
+            log("   %-22s %-28s %6d B  %.2f GB/s%s" % (
                 r.get("backend"), r.get("suite"), r.get("record", 0),
-                r.get("gbps", 0)))
+                r.get("gbps", 0), " open" if r.get("op") == "open" else ""))
         self.results["crypto"] = res
 
     # ----------------------------------------------------------- memory
@@ -1272,11 +1272,12 @@ def table(res):
     cr = res.get("crypto")
     if cr:
         w("")
-        w("Encryption speed, one core, GB/s")
+        w("Encryption speed, one core, GB/s (\"open\": decryption)")
         recs = sorted({r.get("record") for r in cr["rows"]}, reverse=True)
         groups = {}
         for r in cr["rows"]:
-            k = (r.get("backend"), r.get("suite"))
+            k = (r.get("backend") + (" open" if r.get("op") == "open"
+                                     else ""), r.get("suite"))
             groups.setdefault(k, {})[r.get("record")] = r.get("gbps")
         w("  %-22s %-26s %s" % ("backend", "suite", "  ".join(
             "%8s" % ("%d B" % x) for x in recs)))
