@@ -106,6 +106,42 @@ run_open(const struct ktls_backend *be, struct ktls_cctx *cctx,
 	return ((double)n * (double)len / (t - t0) / 1e9);
 }
 
+/*
+ * The median of runs timed runs of sealing (or opening) len-byte
+ * records, after a warm-up one (caches, clocks, lazy set-up), printed.
+ */
+static void
+measure(bool open, const struct ktls_backend *be, struct ktls_cctx *cctx,
+    const struct ktls_suite *su, uint8_t *rec, uint8_t *out, size_t len,
+    double secs, int runs, bool json, uint64_t *seq)
+{
+	double g[99];
+
+	for (int r = -1; r < runs; r++) {
+		double t = open ? run_open(be, cctx, su, rec, out, len,
+		    r < 0 ? 0.05 : secs) : run(be, cctx, su, rec, len,
+		    r < 0 ? 0.05 : secs, seq);
+
+		if (r >= 0)
+			g[r] = t;
+	}
+	qsort(g, (size_t)runs, sizeof(g[0]), cmp_double);
+	if (g[0] < 0) {
+		fprintf(stderr, "crypto_speed: %s %s%s: %s\n", be->name,
+		    su->name, open ? " open" : "", strerror((int)-g[0]));
+		return;
+	}
+	if (json)
+		printf("{\"backend\": \"%s\", \"suite\": \"%s\", "
+		    "\"record\": %zu, \"gbps\": %.3f%s}\n", be->name,
+		    su->name, len, g[runs / 2], open ? ", \"op\": \"open\"" :
+		    "");
+	else
+		printf("%-10s %-28s %7zu %8.2f%s\n", be->name, su->name, len,
+		    g[runs / 2], open ? " open" : "");
+	fflush(stdout);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -185,68 +221,19 @@ main(int argc, char **argv)
 			const struct ktls_backend *got;
 			struct ktls_cctx *cctx;
 			uint64_t seq = 0;
-			double g[99];
 
 			if (ktls_backend_select(&p, &got, &cctx,
 			    be->name) != 0)
 				continue;	/* the backend declines it */
-			for (size_t li = 0; li < sizeof(rec_lens) /
-			    sizeof(rec_lens[0]); li++) {
-				size_t len = rec_lens[li];
-
-				/* Warm caches, clocks and lazy set-up. */
-				(void)run(be, cctx, su, rec, len, 0.05, &seq);
-				for (int r = 0; r < runs; r++)
-					g[r] = run(be, cctx, su, rec, len, secs,
-					    &seq);
-				qsort(g, (size_t)runs, sizeof(g[0]),
-				    cmp_double);
-				if (g[0] < 0) {
-					fprintf(stderr, "crypto_speed: %s %s: "
-					    "%s\n", be->name, su->name,
-					    strerror((int)-g[0]));
-					continue;
-				}
-				if (json)
-					printf("{\"backend\": \"%s\", "
-					    "\"suite\": \"%s\", \"record\": "
-					    "%zu, \"gbps\": %.3f}\n", be->name,
-					    su->name, len, g[runs / 2]);
-				else
-					printf("%-10s %-28s %7zu %8.2f\n",
-					    be->name, su->name, len,
-					    g[runs / 2]);
-				fflush(stdout);
-			}
-			/* The same records opened (receive). */
-			for (size_t li = 0; be->decrypt != NULL && li <
-			    sizeof(rec_lens) / sizeof(rec_lens[0]); li++) {
-				size_t len = rec_lens[li];
-
-				(void)run_open(be, cctx, su, rec, out, len,
-				    0.05);
-				for (int r = 0; r < runs; r++)
-					g[r] = run_open(be, cctx, su, rec, out,
-					    len, secs);
-				qsort(g, (size_t)runs, sizeof(g[0]),
-				    cmp_double);
-				if (g[0] < 0) {
-					fprintf(stderr, "crypto_speed: %s %s "
-					    "open: %s\n", be->name, su->name,
-					    strerror((int)-g[0]));
-					continue;
-				}
-				if (json)
-					printf("{\"backend\": \"%s\", "
-					    "\"suite\": \"%s\", \"record\": "
-					    "%zu, \"gbps\": %.3f, \"op\": "
-					    "\"open\"}\n", be->name, su->name,
-					    len, g[runs / 2]);
-				else
-					printf("%-10s %-28s %7zu %8.2f open\n",
-					    be->name, su->name, len,
-					    g[runs / 2]);
-				fflush(stdout);
+			/* Sealing, then opening the same records (receive). */
+			for (int op = 0; op < 2; op++) {
+				if (op == 1 && be->decrypt == NULL)
+					break;
+				for (size_t li = 0; li < sizeof(rec_lens) /
+				    sizeof(rec_lens[0]); li++)
+					measure(op == 1, be, cctx, su, rec,
+					    out, rec_lens[li], secs, runs,
+					    json, &seq);
 			}
 			be->free(cctx);
 		}
