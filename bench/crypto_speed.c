@@ -40,15 +40,20 @@ cmp_double(const void *a, const void *b)
 	return ((x > y) - (x < y));
 }
 
-/* One timed run: GB/s of payload, or a negative errno. */
+/*
+ * One timed run: GB/s of payload, or a negative errno.  Sealing in place
+ * with the next sequence numbers, or (open) opening one record sealed
+ * first, again and again, into out.
+ */
 static double
-run(const struct ktls_backend *be, struct ktls_cctx *cctx,
-    const struct ktls_suite *su, uint8_t *rec, size_t len, double secs,
-    uint64_t *seq)
+run(bool open, const struct ktls_backend *be, struct ktls_cctx *cctx,
+    const struct ktls_suite *su, uint8_t *rec, uint8_t *out, size_t len,
+    double secs, uint64_t *seq)
 {
 	struct ktls_crypt_op op = { .type = 23, .rec = rec,
 	    .src = rec + su->prefix_len, .len = len };
 	size_t rlen = ktls_suite_record_len(su, len);
+	struct ktls_open_op oop = { .rec = rec, .rec_len = rlen, .dst = out };
 	uint64_t n = 0;
 	double t0, t;
 	int error;
@@ -58,49 +63,21 @@ run(const struct ktls_backend *be, struct ktls_cctx *cctx,
 	rec[2] = 3;
 	rec[3] = (uint8_t)((rlen - KTLS_HDR_LEN) >> 8);
 	rec[4] = (uint8_t)(rlen - KTLS_HDR_LEN);
+	if (open) {
+		op.seq = oop.seq = (*seq)++;
+		if ((error = be->encrypt(cctx, &op)) != 0)
+			return (error);
+	}
 	t0 = now();
 	do {
 		/* Enough records between clock reads to make them free. */
 		for (int i = 0; i < 64; i++) {
 			op.seq = (*seq)++;
-			if ((error = be->encrypt(cctx, &op)) != 0)
+			error = open ? be->decrypt(cctx, &oop) :
+			    be->encrypt(cctx, &op);
+			if (error != 0)
 				return (error);
 		}
-		n += 64;
-	} while ((t = now()) - t0 < secs);
-	return ((double)n * (double)len / (t - t0) / 1e9);
-}
-
-/*
- * One timed run of the receive side: the same sealed record opened again
- * and again into another buffer; GB/s of plaintext, or a negative errno.
- */
-static double
-run_open(const struct ktls_backend *be, struct ktls_cctx *cctx,
-    const struct ktls_suite *su, uint8_t *rec, uint8_t *out, size_t len,
-    double secs)
-{
-	struct ktls_crypt_op op = { .seq = 7, .type = 23, .rec = rec,
-	    .src = rec + su->prefix_len, .len = len };
-	size_t rlen = ktls_suite_record_len(su, len);
-	struct ktls_open_op oop = { .seq = 7, .rec = rec, .rec_len = rlen,
-	    .dst = out };
-	uint64_t n = 0;
-	double t0, t;
-	int error;
-
-	rec[0] = 23;
-	rec[1] = 3;
-	rec[2] = 3;
-	rec[3] = (uint8_t)((rlen - KTLS_HDR_LEN) >> 8);
-	rec[4] = (uint8_t)(rlen - KTLS_HDR_LEN);
-	if ((error = be->encrypt(cctx, &op)) != 0)
-		return (error);
-	t0 = now();
-	do {
-		for (int i = 0; i < 64; i++)
-			if ((error = be->decrypt(cctx, &oop)) != 0)
-				return (error);
 		n += 64;
 	} while ((t = now()) - t0 < secs);
 	return ((double)n * (double)len / (t - t0) / 1e9);
@@ -118,8 +95,7 @@ measure(bool open, const struct ktls_backend *be, struct ktls_cctx *cctx,
 	double g[99];
 
 	for (int r = -1; r < runs; r++) {
-		double t = open ? run_open(be, cctx, su, rec, out, len,
-		    r < 0 ? 0.05 : secs) : run(be, cctx, su, rec, len,
+		double t = run(open, be, cctx, su, rec, out, len,
 		    r < 0 ? 0.05 : secs, seq);
 
 		if (r >= 0)
