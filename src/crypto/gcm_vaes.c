@@ -455,7 +455,7 @@ ktls_gcm_vaes_open(const struct ktls_gcm_key *k, const uint8_t iv[12],
     uint8_t *dst, const uint8_t tag[16])
 {
 	struct gcm_call g;
-	size_t total = len, nb, done = 0;
+	size_t nb, done = 0;
 	uint8_t buf[CHUNK] __attribute__((aligned(32))), want[16];
 	unsigned int diff = 0;
 
@@ -477,7 +477,7 @@ ktls_gcm_vaes_open(const struct ktls_gcm_key *k, const uint8_t iv[12],
 		explicit_bzero(buf, sizeof(buf));
 	}
 	_mm_storeu_si128((__m128i *)(void *)want, gcm_tag(k, &g, aadlen,
-	    total));
+	    len));
 	explicit_bzero(&g, sizeof(g));
 	for (size_t i = 0; i < 16; i++)
 		diff |= (unsigned int)(want[i] ^ tag[i]);
