@@ -168,6 +168,24 @@ int	ktls_frame(struct ktls_sock *so, struct ktls_record *r, uint8_t type,
  */
 int	ktls_encrypt(struct ktls_record *r);
 
+/*
+ * Receive record checks (recv.c, docs/rx.md).  ktls_rx_header(): the
+ * whole wire length of the record a 5-byte header starts, or Linux's
+ * error (-EMSGSIZE too long, -EBADMSG shorter than the overhead, -EINVAL
+ * not version 3,3).  ktls_rx_open(): authenticate and decrypt a whole
+ * record into dst (ktls_suite_open_len() bytes of room; may be in place),
+ * giving its content type and plaintext length (TLS 1.3: the inner type,
+ * padding removed); -EBADMSG on a forgery (dst zeroed) or a TLS 1.3
+ * record with no content type.  ktls_rx_min_record(): the smallest
+ * record of the suite.  AEAD suites only.
+ */
+size_t	ktls_rx_min_record(const struct ktls_suite *s);
+int	ktls_rx_header(const struct ktls_suite *s, const uint8_t *hdr,
+	    size_t *wire_len);
+int	ktls_rx_open(const struct ktls_session *sess, uint64_t seq,
+	    const uint8_t *rec, size_t rec_len, uint8_t *dst, uint8_t *type,
+	    size_t *len);
+
 /* Workers (worker.c). */
 int	ktls_workers_start(void);
 unsigned int ktls_worker_pick(void);
