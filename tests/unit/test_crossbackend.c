@@ -25,6 +25,7 @@
 #include "ktls_int.h"
 #include "rng.h"
 #include "tap.h"
+#include "session.h"
 
 static const size_t lens[] = { 0, 1, 15, 16, 17, 255, 1400, 16383, 16384 };
 #define NLENS	(sizeof(lens) / sizeof(lens[0]))
@@ -52,28 +53,7 @@ static struct ktls_session *
 session(const struct ktls_suite *su, const struct keys *k, const char *be,
     int *errp)
 {
-	struct tls_enable en;
-	struct ktls_session *s = NULL;
-
-	memset(&en, 0, sizeof(en));
-	en.cipher_key = k->key;
-	en.iv = k->iv;
-	en.cipher_algorithm = su->cipher_alg;
-	en.cipher_key_len = su->key_len;
-	en.iv_len = k->iv_len;
-	en.tls_vmajor = TLS_MAJOR_VER_ONE;
-	en.tls_vminor = su->vminor;
-	be64enc(en.rec_seq, k->seq);
-	setenv("KTLS_BACKEND", be, 1);
-	*errp = ktls_session_create(&en, sizeof(en), &s);
-	unsetenv("KTLS_BACKEND");
-	if (*errp == 0 && strcmp(s->be->name, be) != 0) {
-		tap_diag("%s: asked for %s, got %s", su->name, be, s->be->name);
-		ktls_session_destroy(s);
-		*errp = -EINVAL;
-		s = NULL;
-	}
-	return (s);
+	return (test_session(su, k->key, k->iv, k->iv_len, k->seq, be, errp));
 }
 
 /*

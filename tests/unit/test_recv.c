@@ -19,6 +19,7 @@
 #include "ktls_int.h"
 #include "rng.h"
 #include "tap.h"
+#include "session.h"
 
 struct keys {
 	uint8_t key[32];
@@ -85,26 +86,9 @@ seal(const struct ktls_suite *su, const struct keys *k, uint64_t seq,
 static struct ktls_session *
 session(const struct ktls_suite *su, const struct keys *k, const char *be)
 {
-	struct tls_enable en;
-	struct ktls_session *s = NULL;
+	int error;
 
-	memset(&en, 0, sizeof(en));
-	en.cipher_key = k->key;
-	en.iv = k->iv;
-	en.cipher_algorithm = su->cipher_alg;
-	en.cipher_key_len = su->key_len;
-	en.iv_len = su->iv_len;
-	en.tls_vmajor = TLS_MAJOR_VER_ONE;
-	en.tls_vminor = su->vminor;
-	setenv("KTLS_BACKEND", be, 1);
-	if (ktls_session_create(&en, sizeof(en), &s) != 0)
-		s = NULL;
-	unsetenv("KTLS_BACKEND");
-	if (s != NULL && strcmp(s->be->name, be) != 0) {
-		ktls_session_destroy(s);
-		s = NULL;
-	}
-	return (s);
+	return (test_session(su, k->key, k->iv, su->iv_len, 0, be, &error));
 }
 
 #define MAXREC	(KTLS_HDR_LEN + 8 + 16384 + 1 + 300 + 16)
