@@ -8,7 +8,11 @@
 #define KTLS_TEST_RNG_H
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static uint64_t rng_state = 1;
 
@@ -31,6 +35,23 @@ rng_fill(uint8_t *p, size_t n)
 	}
 	for (size_t i = 0; i < n; i++)
 		p[i] = (uint8_t)(rng() >> 56);
+}
+
+/*
+ * Seed from KTLS_TEST_SEED, else from the time and the pid, and print the
+ * seed as a TAP comment, so that a failing run can be repeated.
+ */
+static inline void
+rng_seed(void)
+{
+	const char *e = getenv("KTLS_TEST_SEED");
+
+	rng_state = e != NULL ? strtoull(e, NULL, 0) :
+	    (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
+	if (rng_state == 0)
+		rng_state = 1;
+	printf("# KTLS_TEST_SEED=%ju\n", (uintmax_t)rng_state);
+	fflush(stdout);
 }
 
 #endif /* KTLS_TEST_RNG_H */

@@ -341,15 +341,10 @@ int
 main(void)
 {
 	const struct ktls_backend *be;
-	const char *e = getenv("KTLS_TEST_SEED");
 	bool have = false;
 
 	ktls_init();
-	rng_state = e != NULL ? strtoull(e, NULL, 0) :
-	    (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
-	if (rng_state == 0)
-		rng_state = 1;
-	tap_diag("KTLS_TEST_SEED=%ju", (uintmax_t)rng_state);
+	rng_seed();
 	for (unsigned int bi = 0; (be = ktls_backend_get(bi)) != NULL; bi++) {
 		if (strcmp(be->name, "openssl") == 0)
 			continue;

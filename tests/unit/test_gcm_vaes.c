@@ -208,18 +208,13 @@ one_len(struct bufs *B, size_t len, int variant, struct ktls_gcm_key *k)
 int
 main(void)
 {
-	const char *seed = getenv("KTLS_TEST_SEED");
 	struct ktls_gcm_key *k;
 	struct bufs B;
 	size_t sz = MAXLEN + 1 + 2 * PAD + 64;
 	unsigned int fails[16] = { 0 }, firstbad = 0;
 	int variants = 16;
 
-	rng_state = seed ? strtoull(seed, NULL, 0) :
-	    (uint64_t)time(NULL) * 2654435761u + 1;
-	if (rng_state == 0)
-		rng_state = 1;
-	tap_diag("KTLS_TEST_SEED=%llu", (unsigned long long)rng_state);
+	rng_seed();
 	if (!ktls_gcm_vaes_usable()) {
 		tap_skip("this CPU lacks AVX2, VAES or VPCLMULQDQ",
 		    "gcm_vaes: known answers and OpenSSL differential");

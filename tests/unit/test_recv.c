@@ -209,14 +209,9 @@ main(void)
 {
 	const struct ktls_suite *su;
 	const struct ktls_backend *be;
-	const char *e = getenv("KTLS_TEST_SEED");
 
 	ktls_init();
-	rng_state = e != NULL ? strtoull(e, NULL, 0) :
-	    (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
-	if (rng_state == 0)
-		rng_state = 1;
-	tap_diag("KTLS_TEST_SEED=%ju", (uintmax_t)rng_state);
+	rng_seed();
 	for (unsigned int i = 0; (su = ktls_suite_get(i)) != NULL; i++) {
 		if (su->kind == KTLS_CBC)
 			continue;	/* never received (docs/rx.md) */
