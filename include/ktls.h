@@ -113,6 +113,37 @@ struct tls_enable {
 };
 
 /*
+ * Receive (TCP_RXTLS_ENABLE, the same struct tls_enable; AEAD suites only,
+ * CBC is EPROTONOSUPPORT): the peer's records are decrypted by the reading
+ * call.  As FreeBSD's, each recvmsg(2) returns at most one record; with
+ * room for it, a control message (cmsg_level IPPROTO_TCP, cmsg_type
+ * TLS_GET_RECORD) carries the record's header: its type, version and
+ * plaintext length (big-endian, as on the wire).  MSG_EOR is set when the
+ * call returned the record's last byte.  A record that fails authentication
+ * is EBADMSG, and so is every read after it.
+ */
+#define TLS_GET_RECORD		2
+struct tls_get_record {
+	uint8_t		tls_type;
+	uint8_t		tls_vmajor;
+	uint8_t		tls_vminor;
+	uint16_t	tls_length;	/* big-endian */
+};
+
+/*
+ * ktls_enable_rx(fd, en, sizeof(*en), KTLS_RX_LINUX) enables receive with
+ * Linux kTLS's semantics instead (Documentation/networking/tls.rst, the
+ * interposer's setsockopt(SOL_TLS, TLS_RX)): application data of several
+ * records merged up to the caller's length, a non-data record alone with
+ * a control message (cmsg_level SOL_TLS, cmsg_type TLS_GET_RECORD_TYPE,
+ * one byte), EIO for a non-data record with no room for it.  flags 0 is
+ * TCP_RXTLS_ENABLE.  0, or -1 with errno.
+ */
+#define KTLS_RX_LINUX		0x1
+int	ktls_enable_rx(int fd, const struct tls_enable *en, socklen_t len,
+	    unsigned int flags);
+
+/*
  * The socket calls.  Same signatures and, on a socket ktls does not manage,
  * the same behaviour as the libc calls.  On an enabled socket they behave as
  * FreeBSD's kernel does: the call returns the bytes accepted (framed and
@@ -122,6 +153,14 @@ int	ktls_setsockopt(int fd, int level, int optname, const void *optval,
 	    socklen_t optlen);
 int	ktls_getsockopt(int fd, int level, int optname, void *optval,
 	    socklen_t *optlen);
+ssize_t	ktls_read(int fd, void *buf, size_t len);
+ssize_t	ktls_readv(int fd, const struct iovec *iov, int iovcnt);
+ssize_t	ktls_recv(int fd, void *buf, size_t len, int flags);
+ssize_t	ktls_recvfrom(int fd, void *buf, size_t len, int flags,
+	    struct sockaddr *addr, socklen_t *alen);
+ssize_t	ktls_recvmsg(int fd, struct msghdr *msg, int flags);
+int	ktls_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen,
+	    int flags, struct timespec *timeout);
 ssize_t	ktls_write(int fd, const void *buf, size_t len);
 ssize_t	ktls_writev(int fd, const struct iovec *iov, int iovcnt);
 ssize_t	ktls_send(int fd, const void *buf, size_t len, int flags);
@@ -220,6 +259,8 @@ struct ktls_tx_info {
 	uint8_t	rec_seq[8];
 };
 int	ktls_get_tx(int fd, struct ktls_tx_info *ti);
+/* The same for the receive side: rec_seq is the next record to open. */
+int	ktls_get_rx(int fd, struct ktls_tx_info *ri);
 
 /*
  * POSIX asynchronous writes.  The result is reported in the aiocb as glibc
